@@ -105,8 +105,7 @@ pub fn is_valid_label_value(s: &str) -> bool {
     b.len() <= MAX_LABEL_LEN
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
@@ -123,7 +122,9 @@ pub struct TiKey {
 /// Why a pod's labels do not name a task instance.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
-    #[error("pod has no `{0}` label: not a KubernetesPodOperator pod, or one this version cannot identify")]
+    #[error(
+        "pod has no `{0}` label: not a KubernetesPodOperator pod, or one this version cannot identify"
+    )]
     MissingLabel(&'static str),
     #[error(
         "pod is labelled with `execution_date` and no `run_id`: it was created by \
@@ -162,7 +163,8 @@ impl TiKey {
             }
             None => return Err(LabelError::MissingLabel(labels::RUN_ID)),
         };
-        let try_number = get(labels::TRY_NUMBER).ok_or(LabelError::MissingLabel(labels::TRY_NUMBER))?;
+        let try_number =
+            get(labels::TRY_NUMBER).ok_or(LabelError::MissingLabel(labels::TRY_NUMBER))?;
         let try_number = parse_int(labels::TRY_NUMBER, try_number)?;
         let map_index = match get(labels::MAP_INDEX) {
             Some(m) => parse_int(labels::MAP_INDEX, m)?,
@@ -282,7 +284,9 @@ fn is_key_component(s: &str) -> bool {
     is_valid_label_value(s)
         || (s.len() == 10
             && s.starts_with('-')
-            && s[1..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            && s[1..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
 }
 
 #[cfg(test)]

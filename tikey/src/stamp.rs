@@ -52,7 +52,9 @@ pub enum StampError {
 impl Stamp {
     /// Reads the stamp from a pod's annotations. `Ok(None)` when the pod carries no stamp annotation
     /// at all (created without the webhook).
-    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Result<Option<Stamp>, StampError> {
+    pub fn from_annotations(
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<Option<Stamp>, StampError> {
         let get = |k: &str| annotations.get(k).map(String::as_str);
         if [TI_KEY, TRY_NUMBER, ADMITTED_AT, CREATED_BY]
             .iter()
@@ -123,7 +125,10 @@ mod tests {
     fn malformed_values_are_errors() {
         let mut a = BTreeMap::new();
         a.insert(TI_KEY.to_owned(), "a/b".to_owned());
-        assert!(matches!(Stamp::from_annotations(&a), Err(StampError::Key(_))));
+        assert!(matches!(
+            Stamp::from_annotations(&a),
+            Err(StampError::Key(_))
+        ));
         let mut a = BTreeMap::new();
         a.insert(ADMITTED_AT.to_owned(), "yesterday".to_owned());
         assert!(matches!(
