@@ -1,0 +1,42 @@
+# kpo-sweeper: `make test` is the test command, `make demo` the demo (README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ENV_FILE := /tmp/kpo-sweeper-env/env.sh
+
+.PHONY: test lint fmt unit env-up env-down demo bench golden
+
+## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
+test: env-up lint
+	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked
+
+## lint: rustfmt and clippy, warnings are errors.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## unit: only the tests that need no servers (tikey's golden vectors and property tests, pure modules).
+unit:
+	cargo test -p tikey --locked
+
+## env-up / env-down: start (or reuse) / stop the local kube-apiserver, etcd, PostgreSQL, MariaDB, SQLite.
+env-up:
+	tests/env/up | tee /tmp/kpo-sweeper-env-up.log
+	test "$$(tail -n 1 /tmp/kpo-sweeper-env-up.log)" = "$(ENV_FILE)"
+
+env-down:
+	tests/env/down
+
+## demo: the upstream scenario (apache/airflow#58968) end to end on the local control plane.
+demo: env-up
+	demo/run
+
+## bench: the figures the issues ask for (not part of `make test`).
+bench:
+	cargo bench -p tikey
+
+## golden: regenerate tikey's golden vectors from Airflow's own code (then `git diff tikey/golden`).
+golden:
+	tikey/golden/generate
+
+fmt:
+	cargo fmt --all
