@@ -1,0 +1,56 @@
+//! The router's shared state.
+
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+
+use crate::metrics::Metrics;
+use crate::tls::Readiness;
+
+/// Unix time in seconds; a parameter so tests can fix it.
+pub type Clock = fn() -> i64;
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) metrics: Metrics,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) ready: Readiness,
+    pub(crate) clock: Clock,
+}
+
+impl AppState {
+    /// State with fresh metrics registered under the `kpo_webhook` prefix.
+    pub fn new(ready: Readiness) -> Self {
+        Self::with_metrics(ready, Metrics::default())
+    }
+
+    /// State around existing metrics (shared with the certificate resolver).
+    pub fn with_metrics(ready: Readiness, metrics: Metrics) -> Self {
+        let mut registry = Registry::with_prefix("kpo_webhook");
+        let metrics = metrics.register(&mut registry);
+        AppState {
+            metrics,
+            registry: Arc::new(registry),
+            ready,
+            clock: unix_now,
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the system clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

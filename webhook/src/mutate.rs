@@ -1,0 +1,518 @@
+//! The stamp, as a pure function: an `admission.k8s.io/v1` AdmissionReview in, the response's
+//! JSON patch, warnings and audit annotations out (DESIGN.md §4). No I/O, no clock: the admission
+//! time is a parameter.
+//!
+//! Only the fields the stamp needs are deserialized (`apiVersion`, `kind`, and from `request`: `uid`,
+//! `kind`, `resource`, `subResource`, `operation`, `userInfo.username`, `object.metadata.labels` and
+//! which stamp annotations `object.metadata.annotations` already has); everything else is skipped by
+//! the parser without being built. Strings borrow from the request body where JSON allows it.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use tikey::{LabelError, TiKey, labels, stamp};
+
+use crate::Error;
+
+/// The only AdmissionReview version served (the apiserver offers what `admissionReviewVersions` lists).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The AdmissionReview kind.
+pub const KIND: &str = "AdmissionReview";
+
+/// A string that borrows from the input when it has no JSON escapes (serde's own `Cow<str>` impl
+/// always allocates, and `&str` fails on escapes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl Str<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The AdmissionReview, reduced to what the stamp reads.
+#[derive(Debug, Deserialize)]
+pub struct Review<'a> {
+    #[serde(rename = "apiVersion", borrow, default)]
+    pub api_version: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub request: Option<Request<'a>>,
+}
+
+/// `request` of an AdmissionReview, reduced.
+#[derive(Debug, Deserialize)]
+pub struct Request<'a> {
+    #[serde(borrow)]
+    pub uid: Str<'a>,
+    #[serde(borrow)]
+    pub kind: GroupVersionKind<'a>,
+    #[serde(borrow)]
+    pub resource: GroupVersionResource<'a>,
+    #[serde(rename = "subResource", borrow, default)]
+    pub sub_resource: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub operation: Str<'a>,
+    #[serde(rename = "userInfo", borrow, default)]
+    pub user_info: UserInfo<'a>,
+    #[serde(default)]
+    pub object: Option<Object>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupVersionKind<'a> {
+    #[serde(borrow, default)]
+    pub group: Str<'a>,
+    #[serde(borrow, default)]
+    pub version: Str<'a>,
+    #[serde(borrow)]
+    pub kind: Str<'a>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupVersionResource<'a> {
+    #[serde(borrow, default)]
+    pub group: Str<'a>,
+    #[serde(borrow, default)]
+    pub version: Str<'a>,
+    #[serde(borrow)]
+    pub resource: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserInfo<'a> {
+    #[serde(borrow, default)]
+    pub username: Option<Str<'a>>,
+}
+
+/// `request.object`, reduced to its metadata.
+#[derive(Debug, Default, Deserialize)]
+pub struct Object {
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub annotations: Option<StampAnnotations>,
+}
+
+/// Which stamp annotations an object's `metadata.annotations` already has (the values and the other
+/// annotations are skipped, not built).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StampAnnotations {
+    pub ti_key: bool,
+    pub try_number: bool,
+}
+
+impl<'de> Deserialize<'de> for StampAnnotations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StampAnnotations;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of annotations")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut seen = StampAnnotations::default();
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    match key.as_str() {
+                        stamp::TI_KEY => seen.ti_key = true,
+                        stamp::TRY_NUMBER => seen.try_number = true,
+                        _ => {}
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Ok(seen)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses a request body as an `admission.k8s.io/v1` AdmissionReview that carries a `request`.
+pub fn parse(body: &[u8]) -> Result<(Review<'_>, Request<'_>), Error> {
+    let mut review: Review<'_> = serde_json::from_slice(body)
+        .map_err(|e| Error::NotAdmissionReview(one_line(&e.to_string())))?;
+    let api_version = review.api_version.as_ref().map_or("", Str::as_str);
+    let kind = review.kind.as_ref().map_or("", Str::as_str);
+    if api_version != API_VERSION || kind != KIND {
+        return Err(Error::WrongReviewType {
+            api_version: one_line(api_version),
+            kind: one_line(kind),
+        });
+    }
+    let request = review.request.take().ok_or(Error::MissingRequest)?;
+    Ok((review, request))
+}
+
+/// What the webhook did with a request (the `outcome` label of the requests metric, minus
+/// `bad-request`, which never reaches [`mutate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A KPO pod CREATE whose labels name its task instance: full stamp.
+    Stamped,
+    /// Anything that is not the CREATE of a pod labelled `kubernetes_pod_operator=True`: no patch.
+    NotKpo,
+    /// A KPO pod CREATE without a usable identity: `admitted-at` and `created-by` only, and a warning.
+    Unidentifiable,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Stamped => "stamped",
+            Outcome::NotKpo => "not-kpo",
+            Outcome::Unidentifiable => "unidentifiable",
+        }
+    }
+}
+
+/// One JSON-patch (RFC 6902) operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum PatchOp {
+    Add { path: String, value: PatchValue },
+    Remove { path: String },
+}
+
+/// The value of an `add`: a string, or a whole string map (when `metadata.annotations` or
+/// `metadata.labels` is absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PatchValue {
+    Str(String),
+    Map(BTreeMap<&'static str, String>),
+}
+
+/// The answer to one admission request (always `allowed: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mutation {
+    pub outcome: Outcome,
+    /// Empty: no patch in the response.
+    pub patch: Vec<PatchOp>,
+    pub warnings: Vec<String>,
+    /// `auditAnnotations`, keys without prefix.
+    pub audit: BTreeMap<&'static str, String>,
+    /// Why a KPO pod is unidentifiable (for metrics and debug logs).
+    pub unidentified: Option<LabelError>,
+}
+
+impl Mutation {
+    fn none() -> Self {
+        Mutation {
+            outcome: Outcome::NotKpo,
+            patch: Vec::new(),
+            warnings: Vec::new(),
+            audit: BTreeMap::new(),
+            unidentified: None,
+        }
+    }
+}
+
+/// Whether the request is the CREATE of a core/v1 Pod (not of a subresource such as
+/// `pods/eviction` or `pods/binding`, whose CREATEs carry other kinds).
+pub fn is_pod_create(req: &Request<'_>) -> bool {
+    req.operation.as_str() == "CREATE"
+        && req.kind.group.as_str().is_empty()
+        && req.kind.version.as_str() == "v1"
+        && req.kind.kind.as_str() == "Pod"
+        && req.resource.group.as_str().is_empty()
+        && req.resource.resource.as_str() == "pods"
+        && req
+            .sub_resource
+            .as_ref()
+            .is_none_or(|s| s.as_str().is_empty())
+}
+
+/// The stamp for one admission request, admitted at Unix time `admitted_at` (seconds).
+///
+/// * not the CREATE of a pod labelled `kubernetes_pod_operator=True`: no patch;
+/// * a KPO pod whose labels name a task instance: `ti-key`, `try-number`, `admitted-at`, `created-by`
+///   annotations, the `kpo-sweeper.io/stamped` label and the same facts as audit annotations;
+/// * a KPO pod without a usable identity: `admitted-at` and `created-by` (stale `ti-key` and
+///   `try-number` removed), the label, and a warning.
+///
+/// `add` replaces a member that exists, so stamps present at CREATE are overwritten.
+pub fn mutate(req: &Request<'_>, admitted_at: i64) -> Mutation {
+    if !is_pod_create(req) {
+        return Mutation::none();
+    }
+    let Some(meta) = req.object.as_ref().and_then(|o| o.metadata.as_ref()) else {
+        return Mutation::none();
+    };
+    let Some(pod_labels) = meta.labels.as_ref() else {
+        return Mutation::none();
+    };
+    if pod_labels.get(labels::KPO).map(String::as_str) != Some(labels::KPO_VALUE) {
+        return Mutation::none();
+    }
+
+    let created_by = req
+        .user_info
+        .username
+        .as_ref()
+        .map(|u| u.as_str().to_owned())
+        .unwrap_or_default();
+    let mut facts: Vec<(&'static str, &'static str, String)> = Vec::with_capacity(4);
+    let (outcome, unidentified) = match TiKey::from_pod_labels(pod_labels) {
+        Ok((key, try_number)) => {
+            facts.push((stamp::TI_KEY, stamp::audit::TI_KEY, key.encode()));
+            facts.push((
+                stamp::TRY_NUMBER,
+                stamp::audit::TRY_NUMBER,
+                try_number.to_string(),
+            ));
+            (Outcome::Stamped, None)
+        }
+        Err(e) => (Outcome::Unidentifiable, Some(e)),
+    };
+    facts.push((
+        stamp::ADMITTED_AT,
+        stamp::audit::ADMITTED_AT,
+        admitted_at.to_string(),
+    ));
+    facts.push((stamp::CREATED_BY, stamp::audit::CREATED_BY, created_by));
+
+    let mut patch = Vec::with_capacity(8);
+    match meta.annotations {
+        None => patch.push(PatchOp::Add {
+            path: "/metadata/annotations".to_owned(),
+            value: PatchValue::Map(facts.iter().map(|(k, _, v)| (*k, v.clone())).collect()),
+        }),
+        Some(existing) => {
+            for (k, _, v) in &facts {
+                patch.push(PatchOp::Add {
+                    path: annotation_path(k),
+                    value: PatchValue::Str(v.clone()),
+                });
+            }
+            if unidentified.is_some() {
+                // A stale identity must not survive next to a stamp that could not make one.
+                if existing.ti_key {
+                    patch.push(PatchOp::Remove {
+                        path: annotation_path(stamp::TI_KEY),
+                    });
+                }
+                if existing.try_number {
+                    patch.push(PatchOp::Remove {
+                        path: annotation_path(stamp::TRY_NUMBER),
+                    });
+                }
+            }
+        }
+    }
+    patch.push(PatchOp::Add {
+        path: format!(
+            "/metadata/labels/{}",
+            escape_pointer_token(stamp::STAMPED_LABEL)
+        ),
+        value: PatchValue::Str(stamp::STAMPED_VALUE.to_owned()),
+    });
+
+    let warnings = unidentified.as_ref().map(warning).into_iter().collect();
+    let audit = facts.into_iter().map(|(_, a, v)| (a, v)).collect();
+    Mutation {
+        outcome,
+        patch,
+        warnings,
+        audit,
+        unidentified,
+    }
+}
+
+fn annotation_path(key: &str) -> String {
+    format!("/metadata/annotations/{}", escape_pointer_token(key))
+}
+
+/// RFC 6901: `~` as `~0`, `/` as `~1`.
+pub fn escape_pointer_token(token: &str) -> Cow<'_, str> {
+    if token.contains(['~', '/']) {
+        Cow::Owned(token.replace('~', "~0").replace('/', "~1"))
+    } else {
+        Cow::Borrowed(token)
+    }
+}
+
+/// The warning returned for a KPO pod without a usable identity (short: kubectl prints it as is).
+fn warning(e: &LabelError) -> String {
+    let why = match e {
+        LabelError::MissingLabel(label) => format!("no `{label}` label"),
+        LabelError::LegacyExecutionDate => {
+            "provider < 3.1.0 labels: execution_date, no run_id".to_owned()
+        }
+        LabelError::NotAnInteger { label, .. } => format!("label `{label}` is not an integer"),
+    };
+    format!("kpo-sweeper: no task-instance identity ({why}); stamped without ti-key")
+}
+
+#[derive(Serialize)]
+struct ReviewOut<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(
+        rename = "auditAnnotations",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    audit_annotations: &'a BTreeMap<&'static str, String>,
+}
+
+/// The response AdmissionReview for `uid`: `allowed: true`, and the base64 JSON patch
+/// (`patchType: JSONPatch`), warnings and audit annotations when there are any.
+pub fn response(uid: &str, m: &Mutation) -> Vec<u8> {
+    let patch = (!m.patch.is_empty()).then(|| {
+        let json = serde_json::to_vec(&m.patch).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD.encode(json)
+    });
+    let out = ReviewOut {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseOut {
+            uid,
+            allowed: true,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            warnings: &m.warnings,
+            audit_annotations: &m.audit,
+        },
+    };
+    // Serializing strings and maps of strings into a Vec cannot fail.
+    serde_json::to_vec(&out).unwrap_or_default()
+}
+
+/// One line, at most 300 characters: error text that ends up in a response and a log line.
+pub(crate) fn one_line(s: &str) -> String {
+    const MAX: usize = 300;
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX)
+        .collect();
+    if s.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(object: &str, op: &str) -> String {
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{
+            "uid":"u-1","kind":{{"group":"","version":"v1","kind":"Pod"}},
+            "resource":{{"group":"","version":"v1","resource":"pods"}},"operation":"{op}",
+            "userInfo":{{"username":"system:serviceaccount:airflow:worker"}},"object":{object}}}}}"#
+        )
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let body = review(
+            r#"{"metadata":{"labels":{"kubernetes_pod_operator":"True","dag_id":"d\u0041","task_id":"t","run_id":"r","try_number":"1"}}}"#,
+            "CREATE",
+        )
+        .replace("system:serviceaccount", "system\\u003aserviceaccount");
+        let (_, req) = parse(body.as_bytes()).unwrap();
+        let m = mutate(&req, 7);
+        assert_eq!(m.outcome, Outcome::Stamped);
+        assert_eq!(m.audit["ti-key"], "dA/t/r/-1");
+        assert_eq!(
+            m.audit["created-by"],
+            "system:serviceaccount:airflow:worker"
+        );
+    }
+
+    #[test]
+    fn annotation_keys_are_seen_without_values() {
+        let body = review(
+            r#"{"metadata":{"labels":{"kubernetes_pod_operator":"True"},"annotations":{"kpo-sweeper.io/ti-key":"x","a":{"nested":[1,2]}}}}"#,
+            "CREATE",
+        );
+        let (_, req) = parse(body.as_bytes()).unwrap();
+        let seen = req.object.unwrap().metadata.unwrap().annotations.unwrap();
+        assert_eq!(
+            seen,
+            StampAnnotations {
+                ti_key: true,
+                try_number: false
+            }
+        );
+    }
+
+    #[test]
+    fn pointer_tokens_are_escaped() {
+        assert_eq!(
+            escape_pointer_token("kpo-sweeper.io/ti-key"),
+            "kpo-sweeper.io~1ti-key"
+        );
+        assert_eq!(escape_pointer_token("a~b/c"), "a~0b~1c");
+        assert_eq!(escape_pointer_token("plain"), "plain");
+    }
+
+    #[test]
+    fn warnings_stay_short() {
+        for e in [
+            LabelError::MissingLabel("try_number"),
+            LabelError::LegacyExecutionDate,
+            LabelError::NotAnInteger {
+                label: "map_index",
+                value: "x".repeat(63),
+            },
+        ] {
+            let w = warning(&e);
+            assert!(w.len() <= 120, "{w:?} is {} long", w.len());
+        }
+    }
+
+    #[test]
+    fn one_line_strips_newlines_and_truncates() {
+        assert_eq!(one_line("a\nb"), "a b");
+        assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
+    }
+}
