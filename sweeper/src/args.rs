@@ -1,0 +1,249 @@
+//! Command-line flags (DESIGN.md §8), each also read from `KPO_SWEEPER_<FLAG>`.
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser, ValueEnum};
+
+use crate::decide::Unstamped;
+use crate::gate;
+
+const AFTER_HELP: &str = "\
+Dry run is the default: without --delete the sweeper lists, judges and reports, and deletes nothing.
+With --delete it re-reads the candidates' task instances right before deleting, and deletes only
+pods that are still zombies, each with a UID precondition and one Event (reason ZombiePodDeleted).
+
+--owner: deployments that share a namespace produce identical TI keys (same DAGs, same scheduled
+run_ids), so one deployment's sweeper would judge the other's pods against the wrong DB. Set --owner
+to the identity that creates this deployment's KPO pods (the Airflow workers' service account, e.g.
+system:serviceaccount:airflow:airflow-worker); pods stamped by anyone else are skipped. --delete
+without --owner works, with a warning.
+
+--unstamped: pods without the webhook's stamp (created while it was absent or down) are skipped
+(keep, the default) or judged on their labels alone (sweep; --owner cannot be checked for them).
+
+Circuit breaker: the run deletes nothing and exits 2 when the zombies exceed --max-deletions, or
+exceed --max-fraction of the pods in scope (checked from 5 zombies up). The message says which
+flag would let the run through; review a dry run first.
+
+Exit codes:
+  0  done (in a dry run: nothing deleted)
+  1  error: nothing was deleted after it (DB unreachable, auth, timeout, not an Airflow DB,
+     apiserver errors after retries, invalid flags)
+  2  circuit breaker tripped: nothing deleted
+  3  some deletes failed (the others were done); see the report's \"failed\" actions";
+
+/// Finds zombie KubernetesPodOperator pods (pods whose Airflow task instance is no longer active)
+/// and deletes them.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "sweeper", version, after_long_help = AFTER_HELP, after_help = "Exit codes: 0 done, 1 error (nothing deleted), 2 circuit breaker tripped (nothing deleted), 3 some deletes failed. See --help for more.")]
+#[command(group(ArgGroup::new("scope").required(true).args(["namespaces", "all_namespaces"])))]
+pub struct Args {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, env = "KPO_SWEEPER_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Airflow's metadata DB: postgres://, mysql://, sqlite:// or Airflow's SQLAlchemy form
+    /// (postgresql+psycopg2://…, mysql+mysqldb://…, sqlite:////abs/path.db). Default:
+    /// $AIRFLOW__DATABASE__SQL_ALCHEMY_CONN. The password is never printed.
+    #[arg(
+        long,
+        env = "KPO_SWEEPER_DB_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub db_url: Option<String>,
+
+    /// Namespace to sweep (repeatable; comma-separated in the env var).
+    #[arg(
+        long = "namespace",
+        short = 'n',
+        env = "KPO_SWEEPER_NAMESPACE",
+        value_name = "NS",
+        value_delimiter = ','
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Sweep every namespace.
+    #[arg(
+        long,
+        short = 'A',
+        env = "KPO_SWEEPER_ALL_NAMESPACES",
+        conflicts_with = "namespaces"
+    )]
+    pub all_namespaces: bool,
+
+    /// Delete the zombies (without it: dry run, report only).
+    #[arg(long, env = "KPO_SWEEPER_DELETE")]
+    pub delete: bool,
+
+    /// Report format on stdout.
+    #[arg(long, short = 'o', env = "KPO_SWEEPER_OUTPUT", value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+
+    /// Circuit breaker: most zombies one run may delete.
+    #[arg(long, env = "KPO_SWEEPER_MAX_DELETIONS", value_name = "N", default_value_t = gate::DEFAULT_MAX_DELETIONS)]
+    pub max_deletions: u64,
+
+    /// Circuit breaker: largest fraction (0.0–1.0) of the in-scope pods that may be zombies
+    /// (checked from 5 zombies up).
+    #[arg(long, env = "KPO_SWEEPER_MAX_FRACTION", value_name = "F", default_value_t = gate::DEFAULT_MAX_FRACTION, value_parser = parse_fraction)]
+    pub max_fraction: f64,
+
+    /// Pods younger than this are kept (0s, 90s, 5m, 1h, 1h30m).
+    #[arg(long, env = "KPO_SWEEPER_MIN_AGE", value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub min_age: u64,
+
+    /// Also judge pods whose phase is Succeeded or Failed (kept by default: they hold no CPU or
+    /// memory, and KPO's on_finish_action keeps them on purpose).
+    #[arg(long, env = "KPO_SWEEPER_INCLUDE_COMPLETED")]
+    pub include_completed: bool,
+
+    /// The identity that creates this deployment's KPO pods (the stamp's created-by); repeatable.
+    #[arg(
+        long = "owner",
+        env = "KPO_SWEEPER_OWNER",
+        value_name = "IDENTITY",
+        value_delimiter = ','
+    )]
+    pub owners: Vec<String>,
+
+    /// What to do with pods that carry no stamp from the webhook.
+    #[arg(long, env = "KPO_SWEEPER_UNSTAMPED", value_enum, default_value_t = Unstamped::Keep)]
+    pub unstamped: Unstamped,
+
+    /// Treat a pod of an older try as a zombie even when no pod of the current try exists (it may
+    /// be one KPO reattached to: only for deployments without reattach).
+    #[arg(long, env = "KPO_SWEEPER_STRICT_RETRY")]
+    pub strict_retry: bool,
+
+    /// Grace period of the DELETE, seconds (0: immediate). A zombie stuck in Terminating past its
+    /// deletionTimestamp is always deleted with 0.
+    #[arg(
+        long,
+        env = "KPO_SWEEPER_GRACE_PERIOD",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    pub grace_period: u32,
+
+    /// Log format on stderr (RUST_LOG sets the level, default info).
+    #[arg(long, env = "KPO_SWEEPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    let f: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!("{f} is not between 0.0 and 1.0"))
+    }
+}
+
+/// `0s`, `90s`, `5m`, `1h`, `2d`, and sums like `1h30m`; a bare `0` is zero. Seconds.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let bad = || format!("`{s}` is not a duration like 0s, 90s, 5m, 1h or 1h30m");
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        num.clear();
+    }
+    if !num.is_empty() || s.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        for bad in ["", "5", "m", "5x", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_is_required_and_exclusive() {
+        assert!(Args::try_parse_from(["sweeper"]).is_err());
+        assert!(Args::try_parse_from(["sweeper", "-A", "--namespace", "x"]).is_err());
+        let a = Args::try_parse_from(["sweeper", "--namespace", "a", "--namespace", "b"]).unwrap();
+        assert_eq!(a.namespaces, ["a", "b"]);
+        assert!(!a.delete);
+        assert_eq!(a.min_age, 300);
+        assert_eq!(a.unstamped, Unstamped::Keep);
+        assert_eq!(a.grace_period, 0);
+        assert!(Args::try_parse_from(["sweeper", "-A", "--max-fraction", "1.5"]).is_err());
+        let a = Args::try_parse_from([
+            "sweeper",
+            "-A",
+            "--unstamped",
+            "sweep",
+            "--owner",
+            "x",
+            "--owner",
+            "y",
+        ])
+        .unwrap();
+        assert_eq!((a.unstamped, a.owners.len()), (Unstamped::Sweep, 2));
+    }
+
+    #[test]
+    fn help_documents_exit_codes_dry_run_and_owner() {
+        let help = Args::command().render_long_help().to_string();
+        for needle in [
+            "Exit codes:",
+            "2  circuit breaker",
+            "Dry run is the default",
+            "--owner:",
+            "KPO_SWEEPER_DB_URL",
+        ] {
+            assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The decision: one pure function from a pod's metadata, the active task instances, the sibling
+//! pods and the clock to a [`Decision`]. DESIGN.md §5's table, row by row, first match wins.
+//!
+//! No I/O here: [`PodMeta`] is plain data (built by `pods.rs` from the apiserver's metadata-only
+//! LIST, or by tests), [`ActiveMap`] is plain data (built by `db.rs`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use tikey::stamp::{self, Stamp, StampError};
+use tikey::{LabelError, TiKey, labels};
+
+/// A task instance that is not in a terminal state, as read from `task_instance`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveTi {
+    /// `task_instance.try_number` (NULL, possible in Airflow 2.x, reads as 0).
+    pub try_number: i64,
+    /// `task_instance.state`; `None` is SQL NULL (a cleared or not yet scheduled TI).
+    pub state: Option<String>,
+}
+
+/// Every active TI by its label-form key.
+pub type ActiveMap = HashMap<TiKey, ActiveTi>;
+
+/// What the sweeper knows about one pod: its metadata, already parsed.
+#[derive(Debug, Clone)]
+pub struct PodMeta {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// The TI key and try number read from the labels ([`TiKey::from_pod_labels`]).
+    pub identity: Result<(TiKey, i64), LabelError>,
+    /// `already_checked=True`: KPO's own cleanup has seen this pod.
+    pub already_checked: bool,
+    /// The webhook's stamp: `Ok(None)` when the pod carries none.
+    pub stamp: Result<Option<Stamp>, StampError>,
+    /// `kpo-sweeper.io/created-by` as written, even when the rest of the stamp is malformed.
+    pub created_by: Option<String>,
+    /// Has at least one ownerReference.
+    pub owned: bool,
+    /// creationTimestamp, Unix seconds.
+    pub created_at: Option<i64>,
+    /// deletionTimestamp, Unix seconds.
+    pub deletion_at: Option<i64>,
+}
+
+impl PodMeta {
+    /// Builds the parsed form from raw labels and annotations (only the keys the sweeper reads
+    /// matter; others are ignored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        uid: impl Into<String>,
+        labels: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+        owned: bool,
+        created_at: Option<i64>,
+        deletion_at: Option<i64>,
+    ) -> PodMeta {
+        PodMeta {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+            identity: TiKey::from_pod_labels(labels),
+            already_checked: labels.get(labels::ALREADY_CHECKED).map(String::as_str)
+                == Some(labels::ALREADY_CHECKED_VALUE),
+            stamp: Stamp::from_annotations(annotations),
+            created_by: annotations.get(stamp::CREATED_BY).cloned(),
+            owned,
+            created_at,
+            deletion_at,
+        }
+    }
+
+    /// The label-form key and try number, when the labels name a TI.
+    pub fn key(&self) -> Option<(&TiKey, i64)> {
+        self.identity.as_ref().ok().map(|(k, t)| (k, *t))
+    }
+}
+
+/// What `--unstamped` says about pods that carry no stamp (created while the webhook was absent or
+/// down, or before it was installed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Unstamped {
+    /// Never touch them: they are reported `skip`/`out-of-scope`, since neither their creator nor
+    /// their admission time can be checked.
+    #[default]
+    Keep,
+    /// Judge them on their labels alone, like stamped pods; `--owner` cannot be checked for them and
+    /// is not applied to them.
+    Sweep,
+}
+
+/// The decision's configuration (the scope flags and the knobs of §5's table).
+#[derive(Debug, Clone, Default)]
+pub struct DecideConfig {
+    /// Namespaces in scope; `None` is `--all-namespaces`.
+    pub namespaces: Option<HashSet<String>>,
+    /// `--owner`: the identities whose pods this deployment sweeps. Empty: not configured.
+    pub owners: HashSet<String>,
+    pub unstamped: Unstamped,
+    /// `--min-age`, seconds.
+    pub min_age_secs: i64,
+    pub strict_retry: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Skip,
+    Keep,
+    Zombie,
+}
+
+/// The report's reason strings: DESIGN.md §5's rows, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    OutOfScope,
+    Owned,
+    Unidentifiable,
+    InconsistentStamp,
+    TooYoung,
+    Terminating,
+    NoActiveTi,
+    Checked,
+    Active,
+    Superseded,
+    MayReattach,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::OutOfScope => "out-of-scope",
+            Reason::Owned => "owned",
+            Reason::Unidentifiable => "unidentifiable",
+            Reason::InconsistentStamp => "inconsistent-stamp",
+            Reason::TooYoung => "too-young",
+            Reason::Terminating => "terminating",
+            Reason::NoActiveTi => "no-active-ti",
+            Reason::Checked => "checked",
+            Reason::Active => "active",
+            Reason::Superseded => "superseded",
+            Reason::MayReattach => "may-reattach",
+        }
+    }
+
+    /// The row of DESIGN.md §5's table (1-based).
+    pub fn row(self) -> u8 {
+        self as u8 + 1
+    }
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Skip => "skip",
+            Verdict::Keep => "keep",
+            Verdict::Zombie => "zombie",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    pub reason: Reason,
+    /// The pod is past its deletionTimestamp (stuck in Terminating: its kubelet is gone). A zombie
+    /// in this state is deleted with grace 0, whatever `--grace-period` says.
+    pub stuck_terminating: bool,
+}
+
+impl Decision {
+    fn new(verdict: Verdict, reason: Reason) -> Decision {
+        Decision {
+            verdict,
+            reason,
+            stuck_terminating: false,
+        }
+    }
+
+    pub fn is_zombie(&self) -> bool {
+        self.verdict == Verdict::Zombie
+    }
+}
+
+/// Which try numbers have a pod, per namespace and key: row 10 asks whether "a pod labelled with the
+/// active try exists for the key". Only pods that pass rows 1–4 (in scope, not owned, identifiable,
+/// consistent) count, and only in the same namespace (KPO's reattach searches its own namespace).
+#[derive(Debug, Default)]
+pub struct SiblingIndex<'a> {
+    tries: HashSet<(&'a str, &'a TiKey, i64)>,
+}
+
+impl<'a> SiblingIndex<'a> {
+    pub fn build(pods: &'a [PodMeta], cfg: &DecideConfig) -> SiblingIndex<'a> {
+        let mut tries = HashSet::with_capacity(pods.len());
+        for pod in pods {
+            if let Ok((key, try_number)) = identify(pod, cfg) {
+                tries.insert((pod.namespace.as_str(), key, try_number));
+            }
+        }
+        SiblingIndex { tries }
+    }
+
+    pub fn has(&self, namespace: &str, key: &TiKey, try_number: i64) -> bool {
+        self.tries.contains(&(namespace, key, try_number))
+    }
+}
+
+/// Rows 1–4: whether the pod is this run's to judge, and which TI it belongs to.
+fn identify<'p>(pod: &'p PodMeta, cfg: &DecideConfig) -> Result<(&'p TiKey, i64), Reason> {
+    // Row 1: scope (namespace, then creator).
+    if let Some(namespaces) = &cfg.namespaces
+        && !namespaces.contains(&pod.namespace)
+    {
+        return Err(Reason::OutOfScope);
+    }
+    let unstamped = matches!(pod.stamp, Ok(None));
+    if unstamped {
+        if cfg.unstamped == Unstamped::Keep {
+            return Err(Reason::OutOfScope);
+        }
+    } else if !cfg.owners.is_empty() {
+        match &pod.created_by {
+            Some(creator) if cfg.owners.contains(creator) => {}
+            _ => return Err(Reason::OutOfScope),
+        }
+    }
+    // Row 2: owned by a controller (Job, SparkApplication, …): its owner manages its lifetime.
+    if pod.owned {
+        return Err(Reason::Owned);
+    }
+    // Row 3: the labels must name a TI.
+    let Some((key, try_number)) = pod.key() else {
+        return Err(Reason::Unidentifiable);
+    };
+    // Row 4: a stamp must agree with the labels it was made from.
+    match &pod.stamp {
+        Ok(None) => {}
+        Ok(Some(s)) if s.ti_key.as_ref() == Some(key) && s.try_number == Some(try_number) => {}
+        Ok(Some(_)) | Err(_) => return Err(Reason::InconsistentStamp),
+    }
+    Ok((key, try_number))
+}
+
+/// The states in which an Airflow process holds (or will resume and hold) the pod.
+fn is_held(state: Option<&str>) -> bool {
+    matches!(state, Some("running" | "deferred"))
+}
+
+/// DESIGN.md §5, first match wins. `now` is Unix seconds.
+pub fn decide(
+    pod: &PodMeta,
+    active: &ActiveMap,
+    siblings: &SiblingIndex<'_>,
+    now: i64,
+    cfg: &DecideConfig,
+) -> Decision {
+    use Reason::*;
+    use Verdict::*;
+    let (key, pod_try) = match identify(pod, cfg) {
+        Ok(id) => id,
+        Err(reason) => return Decision::new(Skip, reason),
+    };
+    // Row 5: too young. The stamp's admission epoch, else creationTimestamp; unknown is young.
+    let born = match &pod.stamp {
+        Ok(Some(Stamp {
+            admitted_at: Some(t),
+            ..
+        })) => Some(*t),
+        _ => pod.created_at,
+    };
+    match born {
+        Some(t) if now.saturating_sub(t) >= cfg.min_age_secs => {}
+        _ => return Decision::new(Keep, TooYoung),
+    }
+    // Row 6: someone asked for a graceful delete and Kubernetes is still honouring it.
+    let stuck_terminating = match pod.deletion_at {
+        Some(t) if t > now => return Decision::new(Keep, Terminating),
+        Some(_) => true,
+        None => false,
+    };
+    let zombie = |reason| Decision {
+        verdict: Zombie,
+        reason,
+        stuck_terminating,
+    };
+    // Row 7: no active TI at all.
+    let Some(ti) = active.get(key) else {
+        return zombie(NoActiveTi);
+    };
+    // Row 8: KPO's cleanup has seen the pod and no Airflow process holds it (KPO never adopts a
+    // checked pod).
+    if pod.already_checked && !is_held(ti.state.as_deref()) {
+        return zombie(Checked);
+    }
+    // Row 9: the pod's try is the TI's current one (or newer: Airflow 2.0–2.9 lowered the column
+    // by one while deferred).
+    if pod_try >= ti.try_number {
+        return Decision::new(Keep, Active);
+    }
+    // Row 10: the current try has a pod of its own, so nothing adopted this one.
+    if siblings.has(&pod.namespace, key, ti.try_number) {
+        return zombie(Superseded);
+    }
+    // Row 11: an older try alone may have been reattached to.
+    if cfg.strict_retry {
+        zombie(MayReattach)
+    } else {
+        Decision::new(Keep, MayReattach)
+    }
+}
+
+#[cfg(test)]
+mod tests;

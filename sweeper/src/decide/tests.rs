@@ -1,0 +1,699 @@
+//! DESIGN.md §5, row by row. Test names carry what Airflow's own source says about `try_number`
+//! (read in apache-airflow 3.3.2 with apache-airflow-providers-cncf-kubernetes 10.25.0, in 2.10.5,
+//! and in the 2.2–2.9 `TaskInstance._defer_task`):
+//! * 2.10+/3.x `DagRun.schedule_tis` bumps the column by one when it moves a TI to `scheduled`
+//!   (not from `up_for_reschedule`); queue, start, defer, resume, retry and clear never touch it;
+//! * `clear_task_instances` sets a running TI to `restarting` and any other to NULL, try unchanged;
+//! * KPO labels the pod with `ti.try_number`, the try it runs under, and its reattach search
+//!   (`_build_find_pod_label_selector`) omits `try_number` and requires `already_checked!=True`;
+//! * 2.2–2.9 bumped the column at start and `_defer_task` did `self._try_number -= 1`.
+use super::*;
+
+const NOW: i64 = 1_800_000_000;
+const HOUR: i64 = 3600;
+const OWNER: &str = "system:serviceaccount:airflow:airflow-worker";
+
+struct P {
+    ns: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    owned: bool,
+    created: Option<i64>,
+    deletion: Option<i64>,
+}
+
+fn pod(dag: &str, task: &str, run: &str, try_number: i64) -> P {
+    let mut labels = BTreeMap::new();
+    for (k, v) in [
+        ("dag_id", dag),
+        ("task_id", task),
+        ("run_id", run),
+        ("kubernetes_pod_operator", "True"),
+    ] {
+        labels.insert(k.to_owned(), v.to_owned());
+    }
+    labels.insert("try_number".to_owned(), try_number.to_string());
+    P {
+        ns: "airflow".to_owned(),
+        labels,
+        annotations: BTreeMap::new(),
+        owned: false,
+        created: Some(NOW - HOUR),
+        deletion: None,
+    }
+    .stamped(OWNER)
+}
+
+fn zdag(task: &str, try_number: i64) -> P {
+    pod(
+        "kpo_zombie_dag",
+        task,
+        "manual__2025-12-02T000000-abcdef012",
+        try_number,
+    )
+}
+
+impl P {
+    /// The webhook's stamp, made from the current labels.
+    fn stamped(mut self, creator: &str) -> P {
+        let (key, t) = TiKey::from_pod_labels(&self.labels).expect("identifiable");
+        let s = Stamp {
+            ti_key: Some(key),
+            try_number: Some(t),
+            admitted_at: self.created,
+            created_by: Some(creator.to_owned()),
+        };
+        self.annotations = s.to_annotations();
+        self
+    }
+    fn unstamped(mut self) -> P {
+        self.annotations.clear();
+        self
+    }
+    fn label(mut self, k: &str, v: &str) -> P {
+        self.labels.insert(k.to_owned(), v.to_owned());
+        self
+    }
+    fn unlabel(mut self, k: &str) -> P {
+        self.labels.remove(k);
+        self
+    }
+    fn annotate(mut self, k: &str, v: &str) -> P {
+        self.annotations.insert(k.to_owned(), v.to_owned());
+        self
+    }
+    fn map_index(self, i: i64) -> P {
+        self.label("map_index", &i.to_string()).restamp()
+    }
+    fn restamp(self) -> P {
+        let creator = self
+            .annotations
+            .get(stamp::CREATED_BY)
+            .cloned()
+            .unwrap_or_else(|| OWNER.to_owned());
+        self.stamped(&creator)
+    }
+    fn checked(self) -> P {
+        self.label("already_checked", "True")
+    }
+    fn ns(mut self, ns: &str) -> P {
+        self.ns = ns.to_owned();
+        self
+    }
+    fn owned(mut self) -> P {
+        self.owned = true;
+        self
+    }
+    fn created(mut self, t: Option<i64>) -> P {
+        self.created = t;
+        self
+    }
+    fn deleting(mut self, t: i64) -> P {
+        self.deletion = Some(t);
+        self
+    }
+    fn build(&self) -> PodMeta {
+        PodMeta::from_parts(
+            self.ns.clone(),
+            "pod",
+            "uid",
+            &self.labels,
+            &self.annotations,
+            self.owned,
+            self.created,
+            self.deletion,
+        )
+    }
+    fn key(&self) -> TiKey {
+        TiKey::from_pod_labels(&self.labels).unwrap().0
+    }
+}
+
+fn ti(try_number: i64, state: Option<&str>) -> ActiveTi {
+    ActiveTi {
+        try_number,
+        state: state.map(str::to_owned),
+    }
+}
+
+fn cfg() -> DecideConfig {
+    DecideConfig {
+        namespaces: Some(["airflow".to_owned()].into()),
+        owners: HashSet::new(),
+        unstamped: Unstamped::Keep,
+        min_age_secs: 300,
+        strict_retry: false,
+    }
+}
+
+/// Decides `target` among `others` (the sibling pods) against `active`.
+fn judge_among(
+    target: &P,
+    others: &[&P],
+    active: &[(TiKey, ActiveTi)],
+    cfg: &DecideConfig,
+) -> Decision {
+    let mut pods = vec![target.build()];
+    pods.extend(others.iter().map(|p| p.build()));
+    let active: ActiveMap = active.iter().cloned().collect();
+    let siblings = SiblingIndex::build(&pods, cfg);
+    decide(&pods[0], &active, &siblings, NOW, cfg)
+}
+
+fn judge(target: &P, active: &[(TiKey, ActiveTi)]) -> Decision {
+    judge_among(target, &[], active, &cfg())
+}
+
+fn is(d: Decision, verdict: Verdict, reason: Reason) {
+    assert_eq!((d.verdict, d.reason), (verdict, reason), "{d:?}");
+}
+
+// ---- row 1: out-of-scope ----
+
+#[test]
+fn row1_namespace_not_in_scope_is_skipped_even_without_an_active_ti() {
+    is(
+        judge(&zdag("t", 1).ns("other"), &[]),
+        Verdict::Skip,
+        Reason::OutOfScope,
+    );
+}
+
+#[test]
+fn row1_all_namespaces_puts_every_namespace_in_scope() {
+    let c = DecideConfig {
+        namespaces: None,
+        ..cfg()
+    };
+    is(
+        judge_among(&zdag("t", 1).ns("other"), &[], &[], &c),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+}
+
+#[test]
+fn row1_pod_created_by_another_deployment_is_skipped_when_owner_is_set() {
+    let c = DecideConfig {
+        owners: [OWNER.to_owned()].into(),
+        ..cfg()
+    };
+    let theirs = zdag("t", 1).stamped("system:serviceaccount:other:airflow-worker");
+    is(
+        judge_among(&theirs, &[], &[], &c),
+        Verdict::Skip,
+        Reason::OutOfScope,
+    );
+    // Ours, with the same key, is judged.
+    is(
+        judge_among(&zdag("t", 1), &[], &[], &c),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+}
+
+#[test]
+fn row1_stamp_without_creator_is_out_of_scope_when_owner_is_set() {
+    let c = DecideConfig {
+        owners: [OWNER.to_owned()].into(),
+        ..cfg()
+    };
+    let mut p = zdag("t", 1);
+    p.annotations.remove(stamp::CREATED_BY);
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Skip,
+        Reason::OutOfScope,
+    );
+}
+
+#[test]
+fn row1_unstamped_keep_never_touches_a_pod_the_webhook_did_not_see() {
+    is(
+        judge(&zdag("t", 1).unstamped(), &[]),
+        Verdict::Skip,
+        Reason::OutOfScope,
+    );
+}
+
+#[test]
+fn row1_unstamped_sweep_judges_from_labels_and_waives_owner() {
+    let c = DecideConfig {
+        unstamped: Unstamped::Sweep,
+        owners: [OWNER.to_owned()].into(),
+        ..cfg()
+    };
+    let p = zdag("t", 1).unstamped();
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+    // Still live when its TI runs.
+    is(
+        judge_among(&p, &[], &[(p.key(), ti(1, Some("running")))], &c),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+// ---- row 2: owned ----
+
+#[test]
+fn row2_pod_with_owner_reference_is_skipped_even_without_an_active_ti() {
+    is(
+        judge(&zdag("t", 1).owned(), &[]),
+        Verdict::Skip,
+        Reason::Owned,
+    );
+}
+
+// ---- row 3: unidentifiable ----
+
+#[test]
+fn row3_provider_before_3_1_labelled_execution_date_is_unidentifiable() {
+    let p = zdag("t", 1)
+        .unstamped()
+        .unlabel("run_id")
+        .label("execution_date", "2024-01-01T0000000000-abcdef012");
+    let c = DecideConfig {
+        unstamped: Unstamped::Sweep,
+        ..cfg()
+    };
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Skip,
+        Reason::Unidentifiable,
+    );
+}
+
+#[test]
+fn row3_non_integer_try_or_map_index_is_unidentifiable() {
+    let c = DecideConfig {
+        unstamped: Unstamped::Sweep,
+        ..cfg()
+    };
+    let bad_try = zdag("t", 1).unstamped().label("try_number", "one");
+    is(
+        judge_among(&bad_try, &[], &[], &c),
+        Verdict::Skip,
+        Reason::Unidentifiable,
+    );
+    let bad_map = zdag("t", 1).unstamped().label("map_index", "x");
+    is(
+        judge_among(&bad_map, &[], &[], &c),
+        Verdict::Skip,
+        Reason::Unidentifiable,
+    );
+    let no_task = zdag("t", 1).unstamped().unlabel("task_id");
+    is(
+        judge_among(&no_task, &[], &[], &c),
+        Verdict::Skip,
+        Reason::Unidentifiable,
+    );
+}
+
+// ---- row 4: inconsistent-stamp ----
+
+#[test]
+fn row4_labels_changed_after_admission_make_the_stamp_inconsistent() {
+    // Relabelled to another task after the webhook stamped it.
+    let p = zdag("t", 1).label("task_id", "other");
+    is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
+    // Relabelled to another try.
+    let p = zdag("t", 1).label("try_number", "2");
+    is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
+    // Stamped without a key (the webhook could not identify it) but identifiable now.
+    let mut p = zdag("t", 1);
+    p.annotations.remove(stamp::TI_KEY);
+    is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
+}
+
+#[test]
+fn row4_malformed_stamp_is_inconsistent() {
+    let p = zdag("t", 1).annotate(stamp::TRY_NUMBER, "two");
+    is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
+    let p = zdag("t", 1).annotate(stamp::TI_KEY, "a/b");
+    is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
+}
+
+#[test]
+fn row4_consistent_stamp_with_a_mapped_key_passes() {
+    let p = zdag("mapped_kpo_task", 1).map_index(0);
+    is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
+}
+
+// ---- row 5: too-young ----
+
+#[test]
+fn row5_young_by_stamp_epoch_is_kept_even_when_creation_is_old() {
+    let p = zdag("t", 1).annotate(stamp::ADMITTED_AT, &(NOW - 10).to_string());
+    is(judge(&p, &[]), Verdict::Keep, Reason::TooYoung);
+}
+
+#[test]
+fn row5_young_by_creation_timestamp_without_stamp() {
+    let c = DecideConfig {
+        unstamped: Unstamped::Sweep,
+        ..cfg()
+    };
+    let p = zdag("t", 1).unstamped().created(Some(NOW - 299));
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Keep,
+        Reason::TooYoung,
+    );
+    let p = zdag("t", 1).unstamped().created(Some(NOW - 300));
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+    // No timestamp at all: treated as young.
+    let p = zdag("t", 1).unstamped().created(None);
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Keep,
+        Reason::TooYoung,
+    );
+}
+
+#[test]
+fn row5_min_age_zero_still_keeps_a_pod_from_the_future() {
+    let c = DecideConfig {
+        min_age_secs: 0,
+        ..cfg()
+    };
+    let p = zdag("t", 1).created(Some(NOW + 5)).restamp();
+    is(
+        judge_among(&p, &[], &[], &c),
+        Verdict::Keep,
+        Reason::TooYoung,
+    );
+}
+
+// ---- row 6: terminating ----
+
+#[test]
+fn row6_deletion_timestamp_in_the_future_is_kept_terminating() {
+    let p = zdag("t", 1).deleting(NOW + 86_000);
+    let d = judge(&p, &[]);
+    is(d, Verdict::Keep, Reason::Terminating);
+}
+
+#[test]
+fn row6_zombie_past_its_deletion_timestamp_is_stuck_and_forced() {
+    let p = zdag("t", 1).deleting(NOW - 1);
+    let d = judge(&p, &[]);
+    is(d, Verdict::Zombie, Reason::NoActiveTi);
+    assert!(d.stuck_terminating);
+    // Exactly at the deadline counts as past.
+    let d = judge(&zdag("t", 1).deleting(NOW), &[]);
+    is(d, Verdict::Zombie, Reason::NoActiveTi);
+    assert!(d.stuck_terminating);
+}
+
+#[test]
+fn row6_live_pod_past_its_deletion_timestamp_is_still_kept() {
+    let p = zdag("t", 1).deleting(NOW - 1);
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("running")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+// ---- row 7: no-active-ti (the upstream kpo_zombie_dag scenario) ----
+
+#[test]
+fn row7_upstream_zombie_task_success_with_pod_still_running_is_zombie() {
+    // zombie_kpo_task's TI is `success`: terminal, so not in the active map.
+    let zombie = zdag("zombie_kpo_task", 1);
+    let healthy = zdag("healthy_kpo_task", 1);
+    let active = [(healthy.key(), ti(1, Some("running")))];
+    let d = judge(&zombie, &active);
+    is(d, Verdict::Zombie, Reason::NoActiveTi);
+    assert!(!d.stuck_terminating);
+    is(judge(&healthy, &active), Verdict::Keep, Reason::Active);
+}
+
+#[test]
+fn row7_upstream_mapped_task_map_index_0_finished_and_1_running() {
+    let m0 = zdag("mapped_kpo_task", 1).map_index(0);
+    let m1 = zdag("mapped_kpo_task", 1).map_index(1);
+    let active = [(m1.key(), ti(1, Some("running")))];
+    is(judge(&m0, &active), Verdict::Zombie, Reason::NoActiveTi);
+    is(judge(&m1, &active), Verdict::Keep, Reason::Active);
+}
+
+// ---- row 8: checked ----
+
+#[test]
+fn row8_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checked_pods() {
+    // 2.10+/3.x: up_for_retry keeps the column at the try that ran (== the pod's label).
+    let p = zdag("t", 1).checked();
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("up_for_retry")))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+}
+
+#[test]
+fn row8_checked_pod_with_ti_cleared_null_state_is_zombie() {
+    // clear_task_instances: state NULL, try_number unchanged.
+    let p = zdag("t", 1).checked();
+    is(
+        judge(&p, &[(p.key(), ti(1, None))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+}
+
+#[test]
+fn row8_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
+    let p = zdag("t", 1).checked();
+    // schedule_tis bumped the column to label + 1.
+    is(
+        judge(&p, &[(p.key(), ti(2, Some("scheduled")))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+    is(
+        judge(&p, &[(p.key(), ti(2, Some("queued")))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+    // clear of a running TI: restarting, same try.
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("restarting")))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+}
+
+#[test]
+fn row8_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
+    // KPO's cleanup patches already_checked while the TI is still running, then deletes or keeps
+    // the pod itself.
+    let p = zdag("t", 1).checked();
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("running")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+#[test]
+fn row8_checked_pod_with_ti_deferred_is_kept() {
+    let p = zdag("t", 1).checked();
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("deferred")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+// ---- row 9: active ----
+
+#[test]
+fn row9_label_equals_column_while_running_deferred_retrying_rescheduling_or_cleared() {
+    let p = zdag("t", 3);
+    for state in [
+        Some("running"),
+        Some("deferred"),
+        Some("up_for_retry"),
+        Some("up_for_reschedule"),
+        Some("restarting"),
+        Some("queued"),
+        Some("scheduled"),
+        None,
+    ] {
+        is(
+            judge(&p, &[(p.key(), ti(3, state))]),
+            Verdict::Keep,
+            Reason::Active,
+        );
+    }
+}
+
+#[test]
+fn row9_unknown_state_awaiting_input_keeps_the_pod() {
+    // Airflow 3.3's awaiting_input (HITL) is not in the terminal deny-list: active.
+    let p = zdag("t", 1);
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("awaiting_input")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+    // 2.0–2.1's `shutdown` likewise.
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("shutdown")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+#[test]
+fn row9_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() {
+    // 2.2–2.9 `_defer_task`: `self._try_number -= 1`, so while deferred the column is one below
+    // the label the pod was created with.
+    let p = zdag("t", 2);
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("deferred")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+    // Even when already checked (row 8 does not match a deferred TI).
+    let p = zdag("t", 2).checked();
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("deferred")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+#[test]
+fn row9_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
+    let p = zdag("t", 1);
+    is(
+        judge(&p, &[(p.key(), ti(0, Some("running")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+// ---- row 10: superseded ----
+
+#[test]
+fn row10_older_try_with_a_pod_of_the_current_try_is_superseded() {
+    let old = zdag("t", 1);
+    let cur = zdag("t", 2);
+    let active = [(old.key(), ti(2, Some("running")))];
+    is(
+        judge_among(&old, &[&cur], &active, &cfg()),
+        Verdict::Zombie,
+        Reason::Superseded,
+    );
+    is(
+        judge_among(&cur, &[&old], &active, &cfg()),
+        Verdict::Keep,
+        Reason::Active,
+    );
+}
+
+#[test]
+fn row10_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() {
+    let old = zdag("t", 1);
+    let active = [(old.key(), ti(3, Some("running")))];
+    let c = DecideConfig {
+        namespaces: Some(["airflow".to_owned(), "other".to_owned()].into()),
+        ..cfg()
+    };
+    // Another namespace.
+    let elsewhere = zdag("t", 3).ns("other");
+    is(
+        judge_among(&old, &[&elsewhere], &active, &c),
+        Verdict::Keep,
+        Reason::MayReattach,
+    );
+    // A try that is not the active one.
+    let two = zdag("t", 2);
+    is(
+        judge_among(&old, &[&two], &active, &c),
+        Verdict::Keep,
+        Reason::MayReattach,
+    );
+    // Another deployment's pod with the same key.
+    let c_owner = DecideConfig {
+        owners: [OWNER.to_owned()].into(),
+        ..c.clone()
+    };
+    let theirs = zdag("t", 3).stamped("system:serviceaccount:other:worker");
+    is(
+        judge_among(&old, &[&theirs], &active, &c_owner),
+        Verdict::Keep,
+        Reason::MayReattach,
+    );
+    // The real thing.
+    let three = zdag("t", 3);
+    is(
+        judge_among(&old, &[&three], &active, &c),
+        Verdict::Zombie,
+        Reason::Superseded,
+    );
+}
+
+// ---- row 11: may-reattach ----
+
+#[test]
+fn row11_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_number() {
+    let old = zdag("t", 1);
+    for state in [
+        Some("running"),
+        Some("queued"),
+        Some("scheduled"),
+        Some("deferred"),
+    ] {
+        is(
+            judge(&old, &[(old.key(), ti(2, state))]),
+            Verdict::Keep,
+            Reason::MayReattach,
+        );
+    }
+}
+
+#[test]
+fn row11_strict_retry_makes_an_older_try_alone_a_zombie() {
+    let c = DecideConfig {
+        strict_retry: true,
+        ..cfg()
+    };
+    let old = zdag("t", 1);
+    is(
+        judge_among(&old, &[], &[(old.key(), ti(2, Some("running")))], &c),
+        Verdict::Zombie,
+        Reason::MayReattach,
+    );
+}
+
+#[test]
+fn reasons_are_the_reports_strings_in_table_order() {
+    let all = [
+        Reason::OutOfScope,
+        Reason::Owned,
+        Reason::Unidentifiable,
+        Reason::InconsistentStamp,
+        Reason::TooYoung,
+        Reason::Terminating,
+        Reason::NoActiveTi,
+        Reason::Checked,
+        Reason::Active,
+        Reason::Superseded,
+        Reason::MayReattach,
+    ];
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(usize::from(r.row()), i + 1);
+        assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+    }
+}

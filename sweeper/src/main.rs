@@ -1,0 +1,35 @@
+//! `sweeper`: see `sweeper --help`.
+#![forbid(unsafe_code)]
+#![deny(warnings, rust_2018_idioms)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sweeper::args::Output;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // kube and sqlx both use rustls; ring is the one provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = sweeper::Args::parse();
+    sweeper::init_tracing(args.log_format);
+    let output = args.output;
+    match sweeper::run(args).await {
+        Ok(out) => {
+            match output {
+                Output::Json => println!("{}", out.report.to_json()),
+                Output::Table => print!("{}", out.report.to_table()),
+            }
+            if let Some(why) = &out.breaker {
+                eprintln!("kpo-sweeper: {why}");
+            }
+            eprintln!("{}", out.report.summary_line());
+            ExitCode::from(out.exit)
+        }
+        Err(e) => {
+            tracing::error!(kind = e.metric_label(), "{e}");
+            eprintln!("kpo-sweeper: error: {e}; nothing was deleted");
+            ExitCode::from(sweeper::exit::ERROR)
+        }
+    }
+}

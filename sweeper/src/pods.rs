@@ -1,0 +1,389 @@
+//! The pod source: a metadata-only, paged LIST of KPO pods.
+//!
+//! `GET /api/v1/[namespaces/NS/]pods?labelSelector=kubernetes_pod_operator=True&fieldSelector=…&limit=…`
+//! with `Accept: application/json;as=PartialObjectMetadataList`: the apiserver sends metadata only.
+//! Each page is decoded into a lean struct that keeps only what the decision reads (the KPO labels,
+//! the `kpo-sweeper.io/` annotations, ownerReferences' presence, the timestamps); everything else,
+//! managedFields included, is skipped while parsing. A `410 Gone` (the continue token expired)
+//! restarts the listing of that scope from the beginning.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use kube::Client;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use tikey::{labels, stamp};
+
+use crate::decide::PodMeta;
+use crate::error::{Error, Result};
+use crate::retry;
+
+/// Pods per page.
+pub const PAGE_SIZE: u32 = 500;
+/// How many times a scope's listing restarts after 410 Gone before giving up.
+pub const MAX_RESTARTS: u32 = 5;
+/// Leaves completed pods out (DESIGN.md §5): they hold nothing and KPO keeps them on purpose.
+pub const NOT_COMPLETED: &str = "status.phase!=Succeeded,status.phase!=Failed";
+
+/// What to list.
+#[derive(Debug, Clone)]
+pub struct ListScope {
+    /// `None`: all namespaces.
+    pub namespaces: Option<Vec<String>>,
+    pub include_completed: bool,
+    pub page_size: u32,
+}
+
+impl ListScope {
+    fn paths(&self) -> Vec<String> {
+        match &self.namespaces {
+            None => vec!["/api/v1/pods".to_owned()],
+            Some(nss) => nss
+                .iter()
+                .map(|ns| format!("/api/v1/namespaces/{ns}/pods"))
+                .collect(),
+        }
+    }
+
+    fn params(&self, continue_token: Option<String>) -> kube::api::ListParams {
+        kube::api::ListParams {
+            label_selector: Some(labels::KPO_SELECTOR.to_owned()),
+            field_selector: (!self.include_completed).then(|| NOT_COMPLETED.to_owned()),
+            limit: Some(self.page_size),
+            continue_token,
+            ..Default::default()
+        }
+    }
+}
+
+/// Lists every KPO pod in scope.
+pub async fn list(client: &Client, scope: &ListScope) -> Result<Vec<PodMeta>> {
+    let mut out = Vec::new();
+    for path in scope.paths() {
+        let mut pods = MetaSink(Vec::new());
+        list_path::<PodPage, _>(client, scope, &path, &mut pods).await?;
+        out.append(&mut pods.0);
+    }
+    Ok(out)
+}
+
+/// The same LIST with nothing decoded but the continue token: the floor the sweeper is measured
+/// against (`sweeper/bench`). Returns the number of pods.
+pub async fn bare_list(client: &Client, scope: &ListScope) -> Result<usize> {
+    let mut total = 0;
+    for path in scope.paths() {
+        let mut n = CountSink(0);
+        list_path::<BarePage, _>(client, scope, &path, &mut n).await?;
+        total += n.0;
+    }
+    Ok(total)
+}
+
+trait Page {
+    fn continue_token(&mut self) -> Option<String>;
+}
+
+/// Where pages go; `restart` forgets what a listing that expired had collected.
+trait Sink<P> {
+    fn page(&mut self, page: P);
+    fn restart(&mut self);
+}
+
+struct MetaSink(Vec<PodMeta>);
+impl Sink<PodPage> for MetaSink {
+    fn page(&mut self, page: PodPage) {
+        self.0.extend(page.items.into_iter().map(Item::into_meta));
+    }
+    fn restart(&mut self) {
+        self.0.clear();
+    }
+}
+
+struct CountSink(usize);
+impl Sink<BarePage> for CountSink {
+    fn page(&mut self, page: BarePage) {
+        self.0 += page.items.len();
+    }
+    fn restart(&mut self) {
+        self.0 = 0;
+    }
+}
+
+async fn list_path<P, S>(client: &Client, scope: &ListScope, path: &str, sink: &mut S) -> Result<()>
+where
+    P: Page + serde::de::DeserializeOwned,
+    S: Sink<P>,
+{
+    let mut restarts = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let lp = scope.params(token.take());
+        let what = format!("listing pods at {path}");
+        let res = retry::kube(&what, || async {
+            let req = kube::core::Request::new(path)
+                .list_metadata(&lp)
+                .map_err(kube::Error::BuildRequest)?;
+            client.request::<P>(req).await
+        })
+        .await;
+        match res {
+            Ok(mut page) => {
+                let next = page.continue_token().filter(|t| !t.is_empty());
+                sink.page(page);
+                match next {
+                    Some(t) => token = Some(t),
+                    None => return Ok(()),
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 410 => {
+                restarts += 1;
+                if restarts > MAX_RESTARTS {
+                    return Err(Error::ListExpired(MAX_RESTARTS));
+                }
+                tracing::warn!(path, restarts, "pod list expired (410 Gone); restarting it");
+                sink.restart();
+            }
+            Err(source) => return Err(Error::Kube { what, source }),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PodPage {
+    #[serde(default)]
+    metadata: PageMeta,
+    #[serde(default)]
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct BarePage {
+    #[serde(default)]
+    metadata: PageMeta,
+    #[serde(default)]
+    items: Vec<IgnoredAny>,
+}
+
+impl Page for PodPage {
+    fn continue_token(&mut self) -> Option<String> {
+        self.metadata.continue_token.take()
+    }
+}
+
+impl Page for BarePage {
+    fn continue_token(&mut self) -> Option<String> {
+        self.metadata.continue_token.take()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct PageMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    metadata: ItemMeta,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    labels: Kept<KpoLabels>,
+    #[serde(default)]
+    annotations: Kept<StampAnnotations>,
+    #[serde(default)]
+    owner_references: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    creation_timestamp: Option<String>,
+    #[serde(default)]
+    deletion_timestamp: Option<String>,
+}
+
+impl Item {
+    fn into_meta(self) -> PodMeta {
+        let m = self.metadata;
+        PodMeta::from_parts(
+            m.namespace,
+            m.name,
+            m.uid,
+            &m.labels.map,
+            &m.annotations.map,
+            m.owner_references.is_some_and(|o| !o.is_empty()),
+            m.creation_timestamp.as_deref().and_then(parse_time),
+            m.deletion_timestamp.as_deref().and_then(parse_time),
+        )
+    }
+}
+
+/// RFC 3339 (`2025-01-01T00:00:00Z`) to Unix seconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    s.parse::<k8s_openapi::jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
+/// Which keys of a string map to keep.
+trait KeyFilter {
+    fn keep(key: &str) -> bool;
+}
+
+/// The labels the decision reads.
+struct KpoLabels;
+impl KeyFilter for KpoLabels {
+    fn keep(key: &str) -> bool {
+        matches!(
+            key,
+            labels::DAG_ID
+                | labels::TASK_ID
+                | labels::RUN_ID
+                | labels::MAP_INDEX
+                | labels::TRY_NUMBER
+                | labels::ALREADY_CHECKED
+                | labels::EXECUTION_DATE
+        )
+    }
+}
+
+/// The stamp's annotations.
+struct StampAnnotations;
+impl KeyFilter for StampAnnotations {
+    fn keep(key: &str) -> bool {
+        key.starts_with(stamp::PREFIX)
+    }
+}
+
+/// A string map of which only the keys `F` keeps are stored.
+struct Kept<F> {
+    map: BTreeMap<String, String>,
+    _f: std::marker::PhantomData<F>,
+}
+
+impl<F> Default for Kept<F> {
+    fn default() -> Self {
+        Kept {
+            map: BTreeMap::new(),
+            _f: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, F: KeyFilter> Deserialize<'de> for Kept<F> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<F>(std::marker::PhantomData<F>);
+        impl<'de, F: KeyFilter> Visitor<'de> for V<F> {
+            type Value = Kept<F>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Kept::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Kept::default();
+                while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if F::keep(&k) {
+                        let v: String = a.next_value()?;
+                        out.map.insert(k.into_owned(), v);
+                    } else {
+                        a.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(V::<F>(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_keeps_only_what_the_decision_reads() {
+        let json = r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1",
+          "metadata":{"resourceVersion":"42","continue":"abc"},
+          "items":[{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{
+            "name":"p","namespace":"airflow","uid":"u-1","creationTimestamp":"2025-01-01T00:00:00Z",
+            "deletionTimestamp":"2025-01-01T00:01:00Z",
+            "labels":{"dag_id":"d","task_id":"t","run_id":"r","try_number":"2","map_index":"3",
+                      "already_checked":"True","kubernetes_pod_operator":"True","other":"x"},
+            "annotations":{"kpo-sweeper.io/ti-key":"d/t/r/3","kpo-sweeper.io/try-number":"2",
+                           "kpo-sweeper.io/admitted-at":"1735689600","big":"xxxxxxxx"},
+            "ownerReferences":[{"apiVersion":"batch/v1","kind":"Job","name":"j","uid":"x"}],
+            "managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{}}}]}}]}"#;
+        let mut page: PodPage = serde_json::from_str(json).unwrap();
+        assert_eq!(page.continue_token().as_deref(), Some("abc"));
+        let meta = page.items.remove(0).into_meta();
+        assert_eq!(
+            (
+                meta.namespace.as_str(),
+                meta.name.as_str(),
+                meta.uid.as_str()
+            ),
+            ("airflow", "p", "u-1")
+        );
+        let (key, t) = meta.key().unwrap();
+        assert_eq!((key.encode(), t), ("d/t/r/3".to_owned(), 2));
+        assert!(meta.already_checked && meta.owned);
+        assert_eq!(meta.created_at, Some(1_735_689_600));
+        assert_eq!(meta.deletion_at, Some(1_735_689_660));
+        let s = meta.stamp.unwrap().unwrap();
+        assert_eq!(
+            (s.try_number, s.admitted_at),
+            (Some(2), Some(1_735_689_600))
+        );
+    }
+
+    #[test]
+    fn null_and_absent_maps_are_empty() {
+        let json = r#"{"metadata":{},"items":[{"metadata":{"name":"p","namespace":"n","uid":"u","labels":null}}]}"#;
+        let mut page: PodPage = serde_json::from_str(json).unwrap();
+        assert_eq!(page.continue_token(), None);
+        let meta = page.items.remove(0).into_meta();
+        assert!(meta.key().is_none() && !meta.owned && matches!(meta.stamp, Ok(None)));
+    }
+
+    #[test]
+    fn scope_builds_selectors() {
+        let s = ListScope {
+            namespaces: Some(vec!["a".into(), "b".into()]),
+            include_completed: false,
+            page_size: 7,
+        };
+        assert_eq!(
+            s.paths(),
+            ["/api/v1/namespaces/a/pods", "/api/v1/namespaces/b/pods"]
+        );
+        let lp = s.params(Some("t".into()));
+        assert_eq!(
+            lp.label_selector.as_deref(),
+            Some("kubernetes_pod_operator=True")
+        );
+        assert_eq!(lp.field_selector.as_deref(), Some(NOT_COMPLETED));
+        assert_eq!(
+            (lp.limit, lp.continue_token.as_deref()),
+            (Some(7), Some("t"))
+        );
+        let all = ListScope {
+            namespaces: None,
+            include_completed: true,
+            page_size: 1,
+        };
+        assert_eq!(all.paths(), ["/api/v1/pods"]);
+        assert_eq!(all.params(None).field_selector, None);
+    }
+}
