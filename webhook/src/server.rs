@@ -115,7 +115,7 @@ impl Server {
             tokio::spawn(async move {
                 axum::serve(listener, router)
                     .with_graceful_shutdown(async move {
-                        let _ = rx.wait_for(|stop| *stop).await;
+                        stopped(&mut rx).await;
                     })
                     .await
             })
@@ -157,6 +157,11 @@ impl Server {
     }
 }
 
+/// Resolves once `rx` holds `true` (or its sender is gone).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await.is_ok();
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -191,7 +196,7 @@ pub async fn serve_tls(
                     continue;
                 }
             },
-            _ = stop.wait_for(|stop| *stop) => break,
+            () = stopped(&mut stop) => break,
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();

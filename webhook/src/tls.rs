@@ -123,7 +123,7 @@ impl CertResolver {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = crate::server::stopped(&mut shutdown) => return,
             }
             let now = read_pair(&self.files).await;
             if now == seen {

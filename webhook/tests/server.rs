@@ -1,0 +1,367 @@
+//! The real listeners on loopback: TLS (HTTP/1.1 and HTTP/2), the plain metrics listener, certificate
+//! reload through a Secret-volume-style symlink swap, bad pairs that must not replace a good one, chains,
+//! and the binary's graceful shutdown on SIGTERM.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use webhook::tls::CertFiles;
+use webhook::{Config, Server};
+
+struct Running {
+    addr: SocketAddr,
+    metrics: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<webhook::Result<()>>,
+    state: webhook::AppState,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(cert: std::path::PathBuf, key: std::path::PathBuf) -> Running {
+    install_provider();
+    let server = Server::bind(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+        cert: CertFiles { cert, key },
+        cert_poll_interval: Duration::from_millis(100),
+        drain_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let metrics = server.metrics_addr().unwrap().unwrap();
+    let state = server.state().clone();
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    Running {
+        addr,
+        metrics,
+        stop: Some(tx),
+        task,
+        state,
+    }
+}
+
+async fn post_review_h1(addr: SocketAddr, roots: &[&str]) -> (u16, Value) {
+    let mut tls = tls_connect(addr, &connector(roots, &[b"http/1.1"]))
+        .await
+        .unwrap();
+    let (status, body) = http1(
+        &mut tls,
+        "POST",
+        "/mutate",
+        "application/json",
+        KPO_REVIEW.as_bytes(),
+    )
+    .await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+#[tokio::test]
+async fn serves_http1_and_http2_over_tls_and_plain_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let secret = SecretDir::new(dir.path(), &ca.leaf("webhook", false));
+    let srv = start(secret.cert(), secret.key()).await;
+
+    let (status, body) = post_review_h1(srv.addr, &[&ca.pem]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(
+        body["response"]["uid"],
+        "705ab4f5-6393-11e8-b7cc-42010a800002"
+    );
+    assert!(
+        body["response"]["auditAnnotations"]["ti-key"].is_string(),
+        "{body}"
+    );
+
+    // HTTP/2 (what the apiserver's webhook client negotiates), two requests on one connection.
+    let tls = tls_connect(srv.addr, &connector(&[&ca.pem], &[b"h2"]))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..2 {
+        let req = hyper::Request::post("https://127.0.0.1/mutate")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(KPO_REVIEW.as_bytes())))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["response"]["patchType"], "JSONPatch");
+    }
+
+    // A bad request over TLS is a 400, not a dropped connection.
+    let mut tls = tls_connect(srv.addr, &connector(&[&ca.pem], &[]))
+        .await
+        .unwrap();
+    let (status, body) = http1(&mut tls, "POST", "/mutate", "text/plain", b"hello").await;
+    assert_eq!(status, 400, "{body}");
+
+    // Plain HTTP: health, readiness and metrics; /mutate is not there.
+    assert_eq!(http_get(srv.metrics, "/healthz").await.unwrap().0, 200);
+    assert_eq!(http_get(srv.metrics, "/readyz").await.unwrap().0, 200);
+    let (status, text) = http_get(srv.metrics, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"kpo_webhook_admission_requests_total{outcome="stamped"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"kpo_webhook_admission_requests_total{outcome="bad-request"} 1"#),
+        "{text}"
+    );
+    assert_eq!(http_get(srv.metrics, "/mutate").await.unwrap().0, 404);
+    // The TLS port serves health too (for probes that use HTTPS).
+    let mut tls = tls_connect(srv.addr, &connector(&[&ca.pem], &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        http1(&mut tls, "GET", "/readyz", "text/plain", b"").await.0,
+        200
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn certificate_reload_survives_symlink_swaps_and_rejects_bad_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca1 = Ca::new("CA one");
+    let ca2 = Ca::new("CA two");
+    let roots = [ca1.pem.as_str(), ca2.pem.as_str()];
+    let leaf1 = ca1.leaf("webhook-1", false);
+    let mut secret = SecretDir::new(dir.path(), &leaf1);
+    let srv = start(secret.cert(), secret.key()).await;
+    assert_eq!(served_leaf(srv.addr, &roots).await.unwrap(), leaf1.der);
+    let reloads = |s: &webhook::AppState| {
+        (
+            s.metrics().tls_reloads("ok"),
+            s.metrics().tls_reloads("error"),
+        )
+    };
+    assert_eq!(reloads(&srv.state), (1, 0));
+
+    // A rotation to another CA, the kubelet's way: served within a few poll intervals.
+    let leaf2 = ca2.leaf("webhook-2", false);
+    secret.swap(&leaf2);
+    assert!(
+        wait_for_leaf(srv.addr, &roots, &leaf2.der, Duration::from_secs(5)).await,
+        "new certificate not served after the ..data swap"
+    );
+    assert_eq!(reloads(&srv.state), (2, 0));
+    assert_eq!(post_review_h1(srv.addr, &[&ca2.pem]).await.0, 200);
+
+    // A half-written certificate, a key that does not match, an empty key, garbage: never served.
+    let leaf3 = ca1.leaf("webhook-3", false);
+    let half = &leaf3.chain_pem.as_bytes()[..leaf3.chain_pem.len() / 2];
+    let bad_pairs: [(&[u8], &[u8]); 4] = [
+        (half, leaf3.key_pem.as_bytes()),
+        (leaf3.chain_pem.as_bytes(), leaf2.key_pem.as_bytes()),
+        (leaf3.chain_pem.as_bytes(), b""),
+        (b"not a certificate", b"not a key"),
+    ];
+    for (i, (cert, key)) in bad_pairs.into_iter().enumerate() {
+        let errors_before = srv.state.metrics().tls_reloads("error");
+        secret.swap_raw(cert, key);
+        // Wait until the webhook has looked at it (the error counter moves), then a bit more.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while srv.state.metrics().tls_reloads("error") == errors_before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "bad pair {i} never looked at"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            served_leaf(srv.addr, &roots).await.unwrap(),
+            leaf2.der,
+            "bad pair {i} replaced the good one"
+        );
+        assert_eq!(
+            post_review_h1(srv.addr, &roots).await.0,
+            200,
+            "bad pair {i}"
+        );
+    }
+
+    // A chain (leaf + intermediate) is served whole: a client trusting only the root verifies it.
+    let inter = ca1.intermediate("intermediate");
+    let leaf4 = inter.leaf("webhook-4", true);
+    secret.swap(&leaf4);
+    assert!(wait_for_leaf(srv.addr, &[&ca1.pem], &leaf4.der, Duration::from_secs(5)).await);
+    let tls = tls_connect(srv.addr, &connector(&[&ca1.pem], &[]))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.peer_certificates().unwrap().len(), 2);
+
+    // Rewriting the files in place (no symlink swap) is picked up as well.
+    let leaf5 = ca2.leaf("webhook-5", false);
+    std::fs::write(secret.root.join("..data/tls.key"), &leaf5.key_pem).unwrap();
+    std::fs::write(secret.root.join("..data/tls.crt"), &leaf5.chain_pem).unwrap();
+    assert!(wait_for_leaf(srv.addr, &roots, &leaf5.der, Duration::from_secs(5)).await);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn starts_unready_without_a_certificate_and_becomes_ready_when_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    let srv = start(cert.clone(), key.clone()).await;
+    let (status, body) = http_get(srv.metrics, "/readyz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not-ready"));
+    assert_eq!(http_get(srv.metrics, "/healthz").await.unwrap().0, 200);
+    let ca = Ca::new("late CA");
+    assert!(
+        served_leaf(srv.addr, &[&ca.pem]).await.is_err(),
+        "no certificate yet"
+    );
+    let leaf = ca.leaf("late", false);
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(&cert, &leaf.chain_pem).unwrap();
+    assert!(wait_for_leaf(srv.addr, &[&ca.pem], &leaf.der, Duration::from_secs(5)).await);
+    assert_eq!(http_get(srv.metrics, "/readyz").await.unwrap().0, 200);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn binary_drains_in_flight_request_on_sigterm_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("sigterm CA");
+    let secret = SecretDir::new(dir.path(), &ca.leaf("webhook", false));
+    let (port, mport) = (free_port(), free_port());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let metrics: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook"))
+        .env("KPO_WEBHOOK_LISTEN", addr.to_string())
+        .env("KPO_WEBHOOK_TLS_CERT_FILE", secret.cert())
+        .env("KPO_WEBHOOK_TLS_PRIVATE_KEY_FILE", secret.key())
+        .arg("--metrics-listen")
+        .arg(metrics.to_string())
+        .arg("--log-format=json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while http_get(metrics, "/readyz").await.map(|r| r.0) != Ok(200) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhook binary never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One good and one bad request: the bad one is logged once, the good one not at all.
+    assert_eq!(post_review_h1(addr, &[&ca.pem]).await.0, 200);
+    let mut tls = tls_connect(addr, &connector(&[&ca.pem], &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        http1(&mut tls, "POST", "/mutate", "application/json", b"{}")
+            .await
+            .0,
+        400
+    );
+
+    // A request in flight: headers and half the body sent.
+    let mut inflight = tls_connect(addr, &connector(&[&ca.pem], &[]))
+        .await
+        .unwrap();
+    let body = KPO_REVIEW.as_bytes();
+    let head = format!(
+        "POST /mutate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    inflight.write_all(head.as_bytes()).await.unwrap();
+    inflight.write_all(&body[..body.len() / 2]).await.unwrap();
+    inflight.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // New connections are refused once the listener is closed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still accepting after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The in-flight request completes.
+    inflight.write_all(&body[body.len() / 2..]).await.unwrap();
+    inflight.flush().await.unwrap();
+    let (status, resp) = read_response(&mut inflight).await;
+    assert_eq!(status, 200, "{resp}");
+    assert!(resp.contains("\"ti-key\""), "{resp}");
+
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within 10 s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    let bad: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "bad request")
+        .collect();
+    assert_eq!(bad.len(), 1, "{stderr}");
+    assert_eq!(bad[0]["reason"], "wrong-review-type");
+    assert!(
+        !stderr.contains("705ab4f5"),
+        "a good request was logged: {stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l["message"] == "SIGTERM received"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PRIVATE KEY"), "key material in logs");
+}
