@@ -229,7 +229,8 @@ fn sqlite_path(url: &str) -> PathBuf {
 pub async fn fresh_db(kind: DbKind) -> TestDb {
     let template_url = kind.template_url();
     let template = database_of(template_url);
-    let name = format!("t_{}_{}", kind.short(), random_suffix(10));
+    // t_<kind>_<unix seconds>_<random>: tests/env/up drops test databases older than a few hours by name.
+    let name = format!("t_{}_{}_{}", kind.short(), now_secs(), random_suffix(6));
     let (url, name) = match kind.dialect() {
         Dialect::Pg => {
             let admin = env().var("PG_ADMIN_URL");
