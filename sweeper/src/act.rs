@@ -132,15 +132,17 @@ async fn record_event(
 ) -> Result<Event, kube::Error> {
     let pod = t.pod;
     let api: Api<Event> = Api::namespaced(client.clone(), &pod.namespace);
-    let mut prefix: String = pod.name.chars().take(200).collect();
-    prefix.push('.');
+    // client-go's naming: `<regarding name>.<unix nanos in hex>` (generateName must itself be a
+    // valid name, so it cannot end in `.`).
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let prefix: String = pod.name.chars().take(200).collect();
     let ev = Event {
         metadata: ObjectMeta {
-            generate_name: Some(prefix),
+            name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
             namespace: Some(pod.namespace.clone()),
             ..Default::default()
         },
-        event_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+        event_time: Some(MicroTime(now)),
         type_: Some("Normal".to_owned()),
         reason: Some(EVENT_REASON.to_owned()),
         action: Some(EVENT_ACTION.to_owned()),
