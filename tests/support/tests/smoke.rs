@@ -204,3 +204,107 @@ async fn running_ti_on_airflow3_mariadb() {
 async fn running_ti_on_airflow3_sqlite() {
     running_ti_round_trip(DbKind::Airflow3Sqlite).await;
 }
+
+/// The audit policy records pod requests at Metadata level (user, impersonation, annotations), which is
+/// where the webhook's audit annotations land.
+#[tokio::test]
+async fn pod_creates_are_audited_with_the_impersonated_user() {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use kube::api::ObjectMeta;
+
+    let admin = testsupport::client().await;
+    let ns = testsupport::fresh_namespace(&admin, "audit").await;
+    let user = "system:serviceaccount:airflow:airflow-worker";
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(ns.clone()),
+        ..ObjectMeta::default()
+    };
+    let role = Role {
+        metadata: meta("pod-creator"),
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".to_owned()]),
+            verbs: vec!["create".to_owned(), "get".to_owned()],
+            ..PolicyRule::default()
+        }]),
+    };
+    Api::<Role>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding = RoleBinding {
+        metadata: meta("pod-creator"),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "Role".to_owned(),
+            name: "pod-creator".to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: "airflow-worker".to_owned(),
+            namespace: Some("airflow".to_owned()),
+            ..Subject::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("rolebinding");
+
+    let worker = testsupport::impersonating_client(
+        user,
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:airflow",
+            "system:authenticated",
+        ],
+    )
+    .await;
+    let ti = TiSpec::new("audit_dag", "kpo_task", "manual__2024-01-01T00:00:00+00:00");
+    // RBAC propagates to the authorizer's cache quickly, but not synchronously.
+    let pods: Api<Pod> = Api::namespaced(worker, &ns);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match pods
+            .create(
+                &PostParams::default(),
+                &testsupport::kpo_pod("audited", &ti),
+            )
+            .await
+        {
+            Ok(_) => break,
+            Err(kube::Error::Api(s)) if s.code == 403 && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("create as {user}: {e}"),
+        }
+    }
+
+    let log = &testsupport::env().audit_log;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text.lines().rev().find_map(|line| {
+            let e: serde_json::Value = serde_json::from_str(line).ok()?;
+            (e["verb"] == "create"
+                && e["stage"] == "ResponseComplete"
+                && e["objectRef"]["resource"] == "pods"
+                && e["objectRef"]["namespace"] == ns.as_str()
+                && e["objectRef"]["name"] == "audited")
+                .then_some(e)
+        });
+        if let Some(e) = found {
+            break e;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no audit event for the pod create in {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(event["level"], "Metadata", "{event}");
+    assert_eq!(event["impersonatedUser"]["username"], user, "{event}");
+    assert_eq!(event["responseStatus"]["code"], 201, "{event}");
+}
