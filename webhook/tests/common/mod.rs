@@ -2,6 +2,8 @@
 //! directory whose files are swapped the way the kubelet does it, and a TLS client.
 #![allow(dead_code)]
 
+pub mod k8s;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
