@@ -41,8 +41,8 @@ pub fn random_suffix(len: usize) -> String {
 /// same id, so helpers can find rows they made without reading them back.
 pub(crate) fn stable_uuid(parts: &[&str]) -> String {
     let half = |salt: u64| {
-        // DefaultHasher::new() has fixed keys: deterministic across runs of one toolchain, which is all
-        // a per-test database needs.
+        // SipHash with fixed keys: the same id in every run (std deprecates the type only in favour of
+        // DefaultHasher, whose algorithm may change; a per-test database never outlives a toolchain).
         #[allow(deprecated)]
         let mut h = std::hash::SipHasher::new_with_keys(salt, 0x6b70_6f2d_7377_6565);
         for p in parts {
