@@ -81,6 +81,29 @@ fn now_secs() -> i64 {
 
 /// One sweep. `Err` means nothing was deleted (exit 1).
 pub async fn run(args: Args) -> Result<Outcome> {
+    plan(args).await?.finish().await
+}
+
+/// A sweep judged but not acted on: the pods listed, the active TIs read after them, every
+/// decision and the breaker's verdict. [`Plan::finish`] acts.
+pub struct Plan {
+    started: Instant,
+    started_at: String,
+    cfg: DecideConfig,
+    delete: bool,
+    grace_period: u32,
+    client: Client,
+    db: db::Db,
+    /// Sorted by namespace and name.
+    pub pods: Vec<PodMeta>,
+    pub decisions: Vec<Decision>,
+    pub active_tis: usize,
+    /// Why the breaker tripped, when it did.
+    pub breaker: Option<String>,
+}
+
+/// Lists the pods, then reads the DB, then decides: everything up to the first delete.
+pub async fn plan(args: Args) -> Result<Plan> {
     let started = Instant::now();
     let started_at = k8s_openapi::jiff::Timestamp::from_second(now_secs())
         .expect("now is a valid timestamp")
@@ -145,12 +168,12 @@ pub async fn run(args: Args) -> Result<Outcome> {
 
     let now = now_secs();
     let siblings = SiblingIndex::build(&pods, &cfg);
-    let mut decisions: Vec<Decision> = pods
+    let decisions: Vec<Decision> = pods
         .iter()
         .map(|p| decide::decide(p, &active, &siblings, now, &cfg))
         .collect();
-    let mut actions = vec![Action::None; pods.len()];
-    let zombies_found = decisions.iter().filter(|d| d.is_zombie()).count();
+    drop(siblings);
+    let zombies = decisions.iter().filter(|d| d.is_zombie()).count();
     let in_scope = decisions
         .iter()
         .filter(|d| d.reason != Reason::OutOfScope)
@@ -159,91 +182,125 @@ pub async fn run(args: Args) -> Result<Outcome> {
         max_deletions,
         max_fraction,
     }
-    .check(zombies_found, in_scope)
+    .check(zombies, in_scope)
     .err()
     .map(|t| t.0);
-
-    let mut exit = exit::OK;
-    if breaker.is_some() {
-        exit = exit::BREAKER;
-    } else if !delete {
-        for (a, d) in actions.iter_mut().zip(&decisions) {
-            if d.is_zombie() {
-                *a = Action::WouldDelete;
-            }
-        }
-    } else if zombies_found > 0 {
-        // Right before deleting: re-read the candidates' rows and decide again.
-        let candidates: HashSet<tikey::TiKey> = pods
-            .iter()
-            .zip(&decisions)
-            .filter(|(_, d)| d.is_zombie())
-            .filter_map(|(p, _)| p.key().map(|(k, _)| k.clone()))
-            .collect();
-        let fresh = db.reread(&candidates).await?;
-        let now = now_secs();
-        let mut targets = Vec::new();
-        let mut target_idx = Vec::new();
-        for (i, (pod, d)) in pods.iter().zip(decisions.iter_mut()).enumerate() {
-            if !d.is_zombie() {
-                continue;
-            }
-            let again = decide::decide(pod, &fresh, &siblings, now, &cfg);
-            if !again.is_zombie() {
-                tracing::info!(namespace = %pod.namespace, pod = %pod.name, reason = again.reason.as_str(), "no longer a zombie at re-read; kept");
-            }
-            *d = again;
-            if again.is_zombie() {
-                targets.push(act::Target {
-                    pod,
-                    decision: again,
-                });
-                target_idx.push(i);
-            }
-        }
-        let act_cfg = act::ActConfig {
-            grace_period,
-            instance: act::default_instance(),
-        };
-        let outcomes = act::delete_all(&client, &targets, &act_cfg).await;
-        for (i, o) in target_idx.into_iter().zip(outcomes) {
-            actions[i] = match o {
-                act::Outcome::Deleted => Action::Deleted,
-                act::Outcome::Gone => Action::Gone,
-                act::Outcome::Conflict => Action::Conflict,
-                act::Outcome::Failed(_) => Action::Failed,
-            };
-        }
-        if actions.contains(&Action::Failed) {
-            exit = exit::DELETE_FAILED;
-        }
-    }
-
-    let summary = Summary {
-        listed: pods.len(),
+    Ok(Plan {
+        started,
+        started_at,
+        cfg,
+        delete,
+        grace_period,
+        client,
+        db,
+        pods,
+        decisions,
         active_tis: active.len(),
-        zombies: decisions.iter().filter(|d| d.is_zombie()).count(),
-        deleted: actions.iter().filter(|a| **a == Action::Deleted).count(),
-        failed: actions.iter().filter(|a| **a == Action::Failed).count(),
-    };
-    let rows = pods
-        .iter()
-        .zip(decisions)
-        .zip(actions)
-        .map(|((p, d), action)| row(p, d, action, now))
-        .collect();
-    Ok(Outcome {
-        report: Report {
-            version: 1,
-            dry_run: !delete,
-            started_at,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            summary,
-            pods: rows,
-        },
-        exit,
         breaker,
     })
+}
+
+impl Plan {
+    /// Acts on the plan: nothing when the breaker tripped or in a dry run; otherwise re-reads the
+    /// candidates' TI rows, decides again, and deletes what is still a zombie.
+    pub async fn finish(self) -> Result<Outcome> {
+        let Plan {
+            started,
+            started_at,
+            cfg,
+            delete,
+            grace_period,
+            client,
+            mut db,
+            pods,
+            mut decisions,
+            active_tis,
+            breaker,
+        } = self;
+        let mut actions = vec![Action::None; pods.len()];
+        let mut exit = exit::OK;
+        if breaker.is_some() {
+            exit = exit::BREAKER;
+        } else if !delete {
+            for (a, d) in actions.iter_mut().zip(&decisions) {
+                if d.is_zombie() {
+                    *a = Action::WouldDelete;
+                }
+            }
+        } else if decisions.iter().any(Decision::is_zombie) {
+            // Right before deleting: re-read the candidates' rows and decide again.
+            let candidates: HashSet<tikey::TiKey> = pods
+                .iter()
+                .zip(&decisions)
+                .filter(|(_, d)| d.is_zombie())
+                .filter_map(|(p, _)| p.key().map(|(k, _)| k.clone()))
+                .collect();
+            let fresh = db.reread(&candidates).await?;
+            let now = now_secs();
+            let siblings = SiblingIndex::build(&pods, &cfg);
+            let mut targets = Vec::new();
+            let mut target_idx = Vec::new();
+            for (i, (pod, d)) in pods.iter().zip(decisions.iter_mut()).enumerate() {
+                if !d.is_zombie() {
+                    continue;
+                }
+                let again = decide::decide(pod, &fresh, &siblings, now, &cfg);
+                if !again.is_zombie() {
+                    tracing::info!(namespace = %pod.namespace, pod = %pod.name, reason = again.reason.as_str(), "no longer a zombie at the re-read; kept");
+                }
+                *d = again;
+                if again.is_zombie() {
+                    targets.push(act::Target {
+                        pod,
+                        decision: again,
+                    });
+                    target_idx.push(i);
+                }
+            }
+            let act_cfg = act::ActConfig {
+                grace_period,
+                instance: act::default_instance(),
+            };
+            let outcomes = act::delete_all(&client, &targets, &act_cfg).await;
+            for (i, o) in target_idx.into_iter().zip(outcomes) {
+                actions[i] = match o {
+                    act::Outcome::Deleted => Action::Deleted,
+                    act::Outcome::Gone => Action::Gone,
+                    act::Outcome::Conflict => Action::Conflict,
+                    act::Outcome::Failed(_) => Action::Failed,
+                };
+            }
+            if actions.contains(&Action::Failed) {
+                exit = exit::DELETE_FAILED;
+            }
+        }
+        let now = now_secs();
+        let summary = Summary {
+            listed: pods.len(),
+            active_tis,
+            zombies: decisions.iter().filter(|d| d.is_zombie()).count(),
+            deleted: actions.iter().filter(|a| **a == Action::Deleted).count(),
+            failed: actions.iter().filter(|a| **a == Action::Failed).count(),
+        };
+        let rows = pods
+            .iter()
+            .zip(decisions)
+            .zip(actions)
+            .map(|((p, d), action)| row(p, d, action, now))
+            .collect();
+        Ok(Outcome {
+            report: Report {
+                version: 1,
+                dry_run: !delete,
+                started_at,
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                summary,
+                pods: rows,
+            },
+            exit,
+            breaker,
+        })
+    }
 }
 
 fn row(p: &PodMeta, d: Decision, action: Action, now: i64) -> PodRow {

@@ -93,7 +93,12 @@ trait Sink<P> {
 struct MetaSink(Vec<PodMeta>);
 impl Sink<PodPage> for MetaSink {
     fn page(&mut self, page: PodPage) {
-        self.0.extend(page.items.into_iter().map(Item::into_meta));
+        self.0.extend(
+            page.items
+                .unwrap_or_default()
+                .into_iter()
+                .map(Item::into_meta),
+        );
     }
     fn restart(&mut self) {
         self.0.clear();
@@ -103,7 +108,7 @@ impl Sink<PodPage> for MetaSink {
 struct CountSink(usize);
 impl Sink<BarePage> for CountSink {
     fn page(&mut self, page: BarePage) {
-        self.0 += page.items.len();
+        self.0 += page.items.map_or(0, |i| i.len());
     }
     fn restart(&mut self) {
         self.0 = 0;
@@ -153,8 +158,9 @@ where
 struct PodPage {
     #[serde(default)]
     metadata: PageMeta,
+    /// `null` on an empty page.
     #[serde(default)]
-    items: Vec<Item>,
+    items: Option<Vec<Item>>,
 }
 
 #[derive(Deserialize)]
@@ -162,7 +168,7 @@ struct BarePage {
     #[serde(default)]
     metadata: PageMeta,
     #[serde(default)]
-    items: Vec<IgnoredAny>,
+    items: Option<Vec<IgnoredAny>>,
 }
 
 impl Page for PodPage {
@@ -327,7 +333,7 @@ mod tests {
             "managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{}}}]}}]}"#;
         let mut page: PodPage = serde_json::from_str(json).unwrap();
         assert_eq!(page.continue_token().as_deref(), Some("abc"));
-        let meta = page.items.remove(0).into_meta();
+        let meta = page.items.take().unwrap().remove(0).into_meta();
         assert_eq!(
             (
                 meta.namespace.as_str(),
@@ -350,10 +356,12 @@ mod tests {
 
     #[test]
     fn null_and_absent_maps_are_empty() {
+        let empty: PodPage = serde_json::from_str(r#"{"metadata":{},"items":null}"#).unwrap();
+        assert!(empty.items.is_none());
         let json = r#"{"metadata":{},"items":[{"metadata":{"name":"p","namespace":"n","uid":"u","labels":null}}]}"#;
         let mut page: PodPage = serde_json::from_str(json).unwrap();
         assert_eq!(page.continue_token(), None);
-        let meta = page.items.remove(0).into_meta();
+        let meta = page.items.take().unwrap().remove(0).into_meta();
         assert!(meta.key().is_none() && !meta.owned && matches!(meta.stamp, Ok(None)));
     }
 
