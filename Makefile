@@ -28,7 +28,7 @@ env-down:
 
 ## demo: the upstream scenario (apache/airflow#58968) end to end on the local control plane.
 demo: env-up
-	demo/run
+	tests/demo/run
 
 ## bench: the figures the issues ask for (not part of `make test`).
 bench:
