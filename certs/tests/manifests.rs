@@ -233,6 +233,71 @@ async fn can(
     r.status.expect("SAR status").allowed
 }
 
+/// The command line a container runs, as the binary's clap definition sees it: the `args`, plus the
+/// `KPO_*` env vars the manifests set, turned into their flags (values from the ConfigMap they name).
+fn command_line(objs: &[Value], container: &Value) -> Vec<String> {
+    let cmd = container["command"][0].as_str().expect("command");
+    let mut line = vec![cmd.rsplit('/').next().unwrap().to_string()];
+    for a in container["args"].as_array().into_iter().flatten() {
+        line.push(a.as_str().unwrap().to_string());
+    }
+    for e in container["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap();
+        let Some(flag) = name
+            .strip_prefix("KPO_SWEEPER_")
+            .or_else(|| name.strip_prefix("KPO_WEBHOOK_"))
+            .or_else(|| name.strip_prefix("KPO_CERTS_"))
+        else {
+            continue;
+        };
+        let value = match e["valueFrom"]["configMapKeyRef"].as_object() {
+            Some(r) => find(objs, "ConfigMap", r["name"].as_str().unwrap())["data"]
+                [r["key"].as_str().unwrap()]
+            .as_str()
+            .expect("ConfigMap key")
+            .to_string(),
+            None => e["value"].as_str().expect("env value").to_string(),
+        };
+        let flag = format!("--{}", flag.to_ascii_lowercase().replace('_', "-"));
+        if value == "true" {
+            line.push(flag);
+        } else {
+            line.push(format!("{flag}={value}"));
+        }
+    }
+    line
+}
+
+/// Every container of the rendering parses with the flag definitions of the binary it runs.
+fn assert_command_lines_parse(objs: &[Value], containers: usize) {
+    use clap::Parser;
+    let mut seen = 0;
+    for o in objs {
+        let spec = match o["kind"].as_str() {
+            Some("Deployment") | Some("Job") => &o["spec"]["template"]["spec"],
+            Some("CronJob") => &o["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            _ => continue,
+        };
+        for c in spec["containers"].as_array().unwrap() {
+            let line = command_line(objs, c);
+            let parsed = match line[0].as_str() {
+                "webhook" => webhook::args::Args::try_parse_from(&line).map(|_| ()),
+                "sweeper" => sweeper::Args::try_parse_from(&line).map(|_| ()),
+                "certs" => certs::cli::Args::try_parse_from(&line).map(|_| ()),
+                other => panic!("unknown binary {other}"),
+            };
+            if let Err(e) = parsed {
+                panic!(
+                    "{} {}: {line:?} does not parse:\n{e}",
+                    o["kind"], o["metadata"]["name"]
+                );
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, containers, "containers checked");
+}
+
 const SWEEPER: &str = "system:serviceaccount:kpo-sweeper:kpo-sweeper-sweeper";
 const CERTS: &str = "system:serviceaccount:kpo-sweeper:kpo-sweeper-certs";
 const WEBHOOK: &str = "system:serviceaccount:kpo-sweeper:kpo-sweeper-webhook";
@@ -421,6 +486,7 @@ async fn manifests_apply_and_rbac_is_least_privilege() {
     assert_eq!(cm["data"]["target-namespace"], target.as_str());
     find(&objs, "Job", "kpo-sweeper-certs");
     find(&objs, "CronJob", "kpo-sweeper-certs-rotate");
+    assert_command_lines_parse(&objs, 4);
     let role = find(&objs, "Role", "kpo-sweeper-sweeper");
     assert_eq!(role["metadata"]["namespace"], target.as_str());
 
@@ -548,6 +614,7 @@ async fn manifests_apply_and_rbac_is_least_privilege() {
             .any(|e| e["name"] == "KPO_SWEEPER_ALL_NAMESPACES" && e["value"] == "true")
     );
     assert!(!env.iter().any(|e| e["name"] == "KPO_SWEEPER_NAMESPACE"));
+    assert_command_lines_parse(&objs, 4);
     let allowed = [
         ("list", "pods"),
         ("delete", "pods"),
@@ -606,6 +673,7 @@ async fn manifests_apply_and_rbac_is_least_privilege() {
         ])
     );
     find(&objs, "Issuer", "kpo-sweeper-ca");
+    assert_command_lines_parse(&objs, 2);
     let mwc = find(&objs, "MutatingWebhookConfiguration", "kpo-sweeper");
     assert_eq!(
         mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
