@@ -1,0 +1,348 @@
+//! Benchmark (a command, not a test): `cargo run --release -p webhook --example bench`.
+//!
+//! 1. AdmissionReviews per second and p50/p99 latency over TLS keep-alive on loopback, load from `wrk`
+//!    (a second process; Debian's `wrk`), 16 connections, the ≈ 6 KB KPO pod review of
+//!    `tests/data/kpo_pod_review.json`. In the same run, the floor: the same axum + rustls stack
+//!    ([`webhook::server::serve_tls`], same TLS config and certificate) answering with fixed bytes (the
+//!    real response for that review) after reading, but not parsing, the body. Floor and webhook
+//!    alternate for `--rounds` rounds; the figures are the means.
+//! 2. Pod-create latency through the real kube-apiserver of `tests/env/up`, with and without the webhook
+//!    (two namespaces, only one selected by the MutatingWebhookConfiguration; creates alternate between
+//!    them, one at a time). Skipped with `--no-apiserver`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::routing::post;
+use clap::Parser;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use webhook::metrics::Metrics;
+use webhook::tls::{CertFiles, CertResolver, Readiness};
+use webhook::{Config, Server};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark the webhook against its own floor and through the kube-apiserver")]
+struct Opts {
+    /// Seconds per measured wrk run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Alternating floor/webhook rounds.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// wrk connections.
+    #[arg(long, default_value_t = 16)]
+    connections: u32,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Pod creates per namespace for the apiserver latency.
+    #[arg(long, default_value_t = 300)]
+    pods: usize,
+    /// Skip the kube-apiserver part.
+    #[arg(long)]
+    no_apiserver: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct WrkRun {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    bad: u64,
+}
+
+fn parse_latency_us(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        return None;
+    };
+    num.trim().parse::<f64>().ok().map(|v| v * mult)
+}
+
+fn parse_wrk(out: &str) -> WrkRun {
+    let mut r = WrkRun::default();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            r.p50_us = parse_latency_us(v).unwrap_or(f64::NAN);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            r.p99_us = parse_latency_us(v).unwrap_or(f64::NAN);
+        } else if let Some(v) = t.strip_prefix("bad-status:") {
+            r.bad = v.trim().parse().unwrap_or(u64::MAX);
+        } else if t.starts_with("Socket errors") || t.starts_with("Non-2xx") {
+            eprintln!("  wrk: {t}");
+            r.bad = r.bad.max(1);
+        }
+    }
+    assert!(r.rps > 0.0, "cannot read wrk's output:\n{out}");
+    r
+}
+
+async fn wrk(opts: &Opts, addr: SocketAddr, seconds: u64, body: &Path, lua: &Path) -> WrkRun {
+    let out = tokio::process::Command::new("wrk")
+        .arg(format!("-t{}", opts.threads))
+        .arg(format!("-c{}", opts.connections))
+        .arg(format!("-d{seconds}s"))
+        .arg("--latency")
+        .arg("-s")
+        .arg(lua)
+        .arg(format!("https://{addr}/mutate"))
+        .env("KPO_BENCH_BODY", body)
+        .output()
+        .await
+        .expect("wrk (Debian package `wrk`) must be installed");
+    assert!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn fmt_us(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2} ms", v / 1000.0)
+    } else {
+        format!("{v:.0} µs")
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let opts = Opts::parse();
+    common::install_provider();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let body_path = manifest.join("tests/data/kpo_pod_review.json");
+    let lua = manifest.join("bench/post.lua");
+    let body = std::fs::read(&body_path).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = common::Ca::new("bench CA");
+    let secret = common::SecretDir::new(&dir.path().join("tls"), &ca.leaf("webhook", false));
+    let files = CertFiles {
+        cert: secret.cert(),
+        key: secret.key(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    // The webhook, exactly as the binary runs it (minus the metrics listener).
+    let server = Server::bind(Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        cert: files.clone(),
+        cert_poll_interval: Duration::from_secs(5),
+        drain_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let real_addr = server.local_addr().unwrap();
+    let mut rx = stop_rx.clone();
+    let real = tokio::spawn(server.run(async move {
+        webhook::server::stopped(&mut rx).await;
+    }));
+
+    // The floor: same listener code, TLS config and certificate; reads the body, parses nothing, and
+    // answers with the bytes the webhook answers for this review.
+    let (_, request) = webhook::mutate::parse(&body).unwrap();
+    let fixed = Bytes::from(webhook::mutate::response(
+        request.uid.as_str(),
+        &webhook::mutate::mutate(&request, webhook::api::state::unix_now()),
+    ));
+    let floor_router = Router::new().route(
+        "/mutate",
+        post(move |_body: Bytes| {
+            let fixed = fixed.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], fixed) }
+        }),
+    );
+    let resolver = Arc::new(CertResolver::new(
+        files,
+        Readiness::default(),
+        Metrics::default(),
+    ));
+    resolver.load().await.unwrap();
+    let floor_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let floor_addr = floor_listener.local_addr().unwrap();
+    let floor = tokio::spawn(webhook::server::serve_tls(
+        floor_listener,
+        Arc::new(webhook::tls::server_config(resolver).unwrap()),
+        floor_router,
+        stop_rx.clone(),
+        Duration::from_secs(5),
+    ));
+
+    // Both answer 200 with a stamp before anything is measured.
+    for addr in [floor_addr, real_addr] {
+        let mut tls = common::tls_connect(addr, &common::connector(&[&ca.pem], &[]))
+            .await
+            .unwrap();
+        let (status, resp) =
+            common::http1(&mut tls, "POST", "/mutate", "application/json", &body).await;
+        assert_eq!(status, 200, "{resp}");
+        assert!(resp.contains("JSONPatch"), "{resp}");
+    }
+
+    println!(
+        "== AdmissionReview over TLS keep-alive on loopback: wrk -t{} -c{} -d{}s, {} rounds, body {} bytes, {} cores ==",
+        opts.threads,
+        opts.connections,
+        opts.duration,
+        opts.rounds,
+        body.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let mut floor_runs = Vec::new();
+    let mut real_runs = Vec::new();
+    for round in 1..=opts.rounds {
+        for (name, addr, runs) in [
+            ("floor", floor_addr, &mut floor_runs),
+            ("webhook", real_addr, &mut real_runs),
+        ] {
+            wrk(&opts, addr, 2, &body_path, &lua).await; // warm-up
+            let r = wrk(&opts, addr, opts.duration, &body_path, &lua).await;
+            assert_eq!(r.bad, 0, "{name}: errors or non-200 answers");
+            println!(
+                "round {round} {name:<8} {:>9.0} req/s   p50 {:>9}   p99 {:>9}",
+                r.rps,
+                fmt_us(r.p50_us),
+                fmt_us(r.p99_us)
+            );
+            runs.push(r);
+        }
+    }
+    let mean = |runs: &[WrkRun], f: fn(&WrkRun) -> f64| {
+        runs.iter().map(f).sum::<f64>() / runs.len() as f64
+    };
+    let (f_rps, f_p50, f_p99) = (
+        mean(&floor_runs, |r| r.rps),
+        mean(&floor_runs, |r| r.p50_us),
+        mean(&floor_runs, |r| r.p99_us),
+    );
+    let (w_rps, w_p50, w_p99) = (
+        mean(&real_runs, |r| r.rps),
+        mean(&real_runs, |r| r.p50_us),
+        mean(&real_runs, |r| r.p99_us),
+    );
+    println!(
+        "mean   floor    {f_rps:>9.0} req/s   p50 {:>9}   p99 {:>9}",
+        fmt_us(f_p50),
+        fmt_us(f_p99)
+    );
+    println!(
+        "mean   webhook  {w_rps:>9.0} req/s   p50 {:>9}   p99 {:>9}",
+        fmt_us(w_p50),
+        fmt_us(w_p99)
+    );
+    println!(
+        "ratio  req/s webhook/floor = {:.2} (target >= 0.50); p99 webhook/floor = {:.2} (target <= 1.5)",
+        w_rps / f_rps,
+        w_p99 / f_p99
+    );
+
+    if !opts.no_apiserver {
+        apiserver_latency(&opts, real_addr, &ca.pem).await;
+    }
+
+    let _ = stop_tx.send(true);
+    real.await.unwrap().unwrap();
+    floor.await.unwrap().unwrap();
+    drop(secret);
+}
+
+async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
+    let admin = testsupport::client().await;
+    let with_ns = testsupport::fresh_namespace(&admin, "bench-webhook").await;
+    let without_ns = testsupport::fresh_namespace(&admin, "bench-nowebhook").await;
+    let config = common::k8s::register(&admin, &with_ns, addr, ca_pem).await;
+    let with: Api<Pod> = Api::namespaced(admin.clone(), &with_ns);
+    let without: Api<Pod> = Api::namespaced(admin.clone(), &without_ns);
+    common::k8s::wait_until_active(&with).await;
+
+    let pod = |i: usize, tag: &str| {
+        let ti = testsupport::TiSpec::new(
+            "bench_dag",
+            &format!("task_{i}"),
+            "manual__2026-11-27T00:00:00+00:00",
+        );
+        testsupport::kpo_pod(&format!("{tag}-{i}"), &ti)
+    };
+    let pp = PostParams::default();
+    for i in 0..20 {
+        with.create(&pp, &pod(i, "warm")).await.unwrap();
+        without.create(&pp, &pod(i, "warm")).await.unwrap();
+    }
+    let mut t_with = Vec::with_capacity(opts.pods);
+    let mut t_without = Vec::with_capacity(opts.pods);
+    for i in 0..opts.pods {
+        // Alternate which goes first, so drift hits both alike.
+        let order: [(&Api<Pod>, bool); 2] = if i % 2 == 0 {
+            [(&with, true), (&without, false)]
+        } else {
+            [(&without, false), (&with, true)]
+        };
+        for (api, is_with) in order {
+            let start = Instant::now();
+            let created = api.create(&pp, &pod(i, "p")).await.unwrap();
+            let took = start.elapsed();
+            let stamped = common::k8s::stamp_of(&created).contains_key(tikey::stamp::TI_KEY);
+            assert_eq!(
+                stamped, is_with,
+                "pod {i}: stamped={stamped} in the namespace with webhook={is_with}"
+            );
+            if is_with { &mut t_with } else { &mut t_without }.push(took);
+        }
+    }
+    common::k8s::unregister(&admin, &config).await;
+    t_with.sort();
+    t_without.sort();
+    let (w50, w99) = (percentile(&t_with, 0.50), percentile(&t_with, 0.99));
+    let (n50, n99) = (percentile(&t_without, 0.50), percentile(&t_without, 0.99));
+    println!(
+        "== Pod create through kube-apiserver {} ({} creates each, one at a time, alternating) ==",
+        testsupport::env().var("KUBE_VERSION"),
+        opts.pods
+    );
+    println!(
+        "without webhook  p50 {:>9}   p99 {:>9}",
+        fmt_us(us(n50)),
+        fmt_us(us(n99))
+    );
+    println!(
+        "with webhook     p50 {:>9}   p99 {:>9}",
+        fmt_us(us(w50)),
+        fmt_us(us(w99))
+    );
+    println!(
+        "added            p50 {:>9}   p99 {:>9}   (target < 1 ms at p50)",
+        fmt_us(us(w50) - us(n50)),
+        fmt_us(us(w99) - us(n99))
+    );
+}
