@@ -349,10 +349,27 @@ async fn rotate_twice_under_a_stream_of_pod_creates_fails_no_admission() {
     let names = pki::service_names("kpo-sweeper-webhook", &ns, &["127.0.0.1".into()]);
     let settle = Duration::from_secs(2);
 
-    // The webhook on loopback; the apiserver calls it by URL (no Service routing without kube-proxy).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    // The webhook on loopback (port 0, so no race for a port); the apiserver calls it by URL (no
+    // Service routing without kube-proxy). It starts before its files exist, as a pod whose Secret
+    // volume is not there yet would, and picks them up when they appear.
+    let server = webhook::Server::bind(webhook::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: None,
+        cert: webhook::tls::CertFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        },
+        cert_poll_interval: Duration::from_millis(200),
+        drain_timeout: Duration::from_secs(2),
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let resolver = server.resolver().clone();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run(async {
+        let _ = shutdown_rx.await;
+    }));
     let config = webhook_config(&client, &ns, 1, Some(&format!("https://{addr}/mutate"))).await;
     let t = target(&ns, &config);
 
@@ -367,26 +384,6 @@ async fn rotate_twice_under_a_stream_of_pod_creates_fails_no_admission() {
         dir.clone(),
         stop.clone(),
     ));
-    while !dir.join("tls.key").exists() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let server = webhook::Server::bind(webhook::Config {
-        listen: addr,
-        metrics_listen: None,
-        cert: webhook::tls::CertFiles {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-        },
-        cert_poll_interval: Duration::from_millis(200),
-        drain_timeout: Duration::from_secs(2),
-    })
-    .await
-    .unwrap();
-    let resolver = server.resolver().clone();
-    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async {
-        let _ = shutdown_rx.await;
-    }));
     wait_serving(&resolver, &m0.tls_cert).await;
 
     // The stream: one KPO pod after another until told to stop.
