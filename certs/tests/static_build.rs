@@ -4,7 +4,7 @@
 //!
 //! Needs the musl target and C compiler, as the Dockerfile's build stage installs them:
 //! `rustup target add x86_64-unknown-linux-musl` and `apt-get install musl-tools`. Missing, the test
-//! fails and says so. The build goes to its own target dir under cargo's test tmpdir, kept between runs.
+//! fails and says so. The build goes to its own target dir under ~/.cache/kpo-sweeper (kept between runs and clones).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,7 +79,13 @@ fn dockerfile_build_step_makes_static_binaries_that_run() {
         "musl-gcc is missing: apt-get install musl-tools"
     );
 
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("docker-build");
+    // Outside the repo and keyed by target, like the other heavy caches (~/.cache/kpo-sweeper): a
+    // later run, or CI on a fresh clone on the same machine, only rebuilds the workspace crates.
+    let target_dir = std::env::var_os("KPO_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/kpo-sweeper")))
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf())
+        .join(format!("target-docker-build-{TARGET}"));
     let status = Command::new("sh")
         .arg("-c")
         .arg(&cmd)
