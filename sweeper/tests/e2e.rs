@@ -613,7 +613,14 @@ const UPSTREAM_PODS: [&str; 4] = [
 async fn dry_run_deletes_nothing() {
     let s = Scenario::new("dryrun", DbKind::Airflow3Postgres).await;
     upstream_pods(&s).await;
-    let out = s.sweep(&["--owner", OWNER]).await;
+    let out = s.sweep(&["--owner", OWNER, "--log-format", "json"]).await;
+    // Logs are JSON lines on stderr; the last line is the one-line summary.
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let (summary, logs) = lines.split_last().expect("stderr has the summary");
+    assert!(summary.starts_with("kpo-sweeper: dry run"), "{summary}");
+    for l in logs {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
     out.expect(
         0,
         &[
@@ -727,6 +734,11 @@ async fn db_unreachable_or_not_airflow_exits_1_and_deletes_nothing() {
         "password leaked:\n{}",
         out.stderr
     );
+    assert!(
+        out.stderr.contains("--delete without --owner"),
+        "warns:\n{}",
+        out.stderr
+    );
     assert_eq!(s.survivors().await, names(&UPSTREAM_PODS));
 
     // PostgreSQL's own `postgres` database: reachable, but not an Airflow DB.
@@ -826,4 +838,106 @@ async fn help_documents_exit_codes() {
     ] {
         assert!(help.contains(needle), "{needle}:\n{help}");
     }
+}
+
+/// A sweeper whose identity may list pods but not delete them: every delete fails (403, not
+/// retried), the run exits 3, the report says `failed`, and every pod survives.
+#[tokio::test]
+async fn failed_deletes_exit_3_and_are_reported() {
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+    use kube::api::{Api, ObjectMeta, PostParams};
+
+    let s = Scenario::new("nodelete", DbKind::Airflow3Sqlite).await;
+    upstream_pods(&s).await;
+    let user = "kpo-sweeper-test-no-delete";
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some("list-only".into()),
+            ..Default::default()
+        },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["".into()]),
+                resources: Some(vec!["pods".into()]),
+                verbs: vec!["get".into(), "list".into()],
+                ..Default::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec!["events.k8s.io".into()]),
+                resources: Some(vec!["events".into()]),
+                verbs: vec!["create".into()],
+                ..Default::default()
+            },
+        ]),
+    };
+    Api::<Role>::namespaced(s.client.clone(), &s.ns)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("list-only".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: "list-only".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "User".into(),
+            name: user.into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            ..Default::default()
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(s.client.clone(), &s.ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    // The admin kubeconfig, impersonating that user (JSON is YAML).
+    let mut kc = kube::config::Kubeconfig::read_from(&testsupport::env().kubeconfig).unwrap();
+    for a in &mut kc.auth_infos {
+        if let Some(info) = a.auth_info.as_mut() {
+            info.impersonate = Some(user.into());
+            info.impersonate_groups = Some(vec!["system:authenticated".into()]);
+        }
+    }
+    let dir =
+        std::env::temp_dir().join(format!("kpo-sweeper-kc-{}", testsupport::random_suffix(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&kc).unwrap()).unwrap();
+
+    let out = run_sweeper(
+        &[
+            "--kubeconfig",
+            path.to_str().unwrap(),
+            "--namespace",
+            &s.ns,
+            "--db-url",
+            &s.db.url,
+            "--min-age",
+            "0s",
+            "--delete",
+            "--owner",
+            OWNER,
+        ],
+        &[],
+    )
+    .await;
+    out.expect(
+        3,
+        &[
+            ("zombie-kpo-task", "zombie", "no-active-ti", "failed"),
+            ("healthy-kpo-task", "keep", "active", "none"),
+            ("mapped-kpo-task-0", "zombie", "no-active-ti", "failed"),
+            ("mapped-kpo-task-1", "keep", "active", "none"),
+        ],
+    );
+    assert_eq!(out.summary()["failed"], 2);
+    assert_eq!(out.summary()["deleted"], 0);
+    assert_eq!(s.survivors().await, names(&UPSTREAM_PODS));
+    assert!(s.zombie_events().await.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
