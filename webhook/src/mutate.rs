@@ -202,8 +202,13 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum PatchOp {
-    Add { path: String, value: PatchValue },
-    Remove { path: String },
+    Add {
+        path: &'static str,
+        value: PatchValue,
+    },
+    Remove {
+        path: &'static str,
+    },
 }
 
 /// The value of an `add`: a string, or a whole string map (when `metadata.annotations` or
@@ -284,12 +289,19 @@ pub fn mutate(req: &Request<'_>, admitted_at: i64) -> Mutation {
         .as_ref()
         .map(|u| u.as_str().to_owned())
         .unwrap_or_default();
-    let mut facts: Vec<(&'static str, &'static str, String)> = Vec::with_capacity(4);
+    // (annotation key, its patch path, audit annotation key, value)
+    let mut facts: Vec<(&'static str, &'static str, &'static str, String)> = Vec::with_capacity(4);
     let (outcome, unidentified) = match TiKey::from_pod_labels(pod_labels) {
         Ok((key, try_number)) => {
-            facts.push((stamp::TI_KEY, stamp::audit::TI_KEY, key.encode()));
+            facts.push((
+                stamp::TI_KEY,
+                paths::TI_KEY,
+                stamp::audit::TI_KEY,
+                key.encode(),
+            ));
             facts.push((
                 stamp::TRY_NUMBER,
+                paths::TRY_NUMBER,
                 stamp::audit::TRY_NUMBER,
                 try_number.to_string(),
             ));
@@ -299,21 +311,27 @@ pub fn mutate(req: &Request<'_>, admitted_at: i64) -> Mutation {
     };
     facts.push((
         stamp::ADMITTED_AT,
+        paths::ADMITTED_AT,
         stamp::audit::ADMITTED_AT,
         admitted_at.to_string(),
     ));
-    facts.push((stamp::CREATED_BY, stamp::audit::CREATED_BY, created_by));
+    facts.push((
+        stamp::CREATED_BY,
+        paths::CREATED_BY,
+        stamp::audit::CREATED_BY,
+        created_by,
+    ));
 
     let mut patch = Vec::with_capacity(8);
     match meta.annotations {
         None => patch.push(PatchOp::Add {
-            path: "/metadata/annotations".to_owned(),
-            value: PatchValue::Map(facts.iter().map(|(k, _, v)| (*k, v.clone())).collect()),
+            path: paths::ANNOTATIONS,
+            value: PatchValue::Map(facts.iter().map(|(k, _, _, v)| (*k, v.clone())).collect()),
         }),
         Some(existing) => {
-            for (k, _, v) in &facts {
+            for (_, path, _, v) in &facts {
                 patch.push(PatchOp::Add {
-                    path: annotation_path(k),
+                    path,
                     value: PatchValue::Str(v.clone()),
                 });
             }
@@ -321,27 +339,24 @@ pub fn mutate(req: &Request<'_>, admitted_at: i64) -> Mutation {
                 // A stale identity must not survive next to a stamp that could not make one.
                 if existing.ti_key {
                     patch.push(PatchOp::Remove {
-                        path: annotation_path(stamp::TI_KEY),
+                        path: paths::TI_KEY,
                     });
                 }
                 if existing.try_number {
                     patch.push(PatchOp::Remove {
-                        path: annotation_path(stamp::TRY_NUMBER),
+                        path: paths::TRY_NUMBER,
                     });
                 }
             }
         }
     }
     patch.push(PatchOp::Add {
-        path: format!(
-            "/metadata/labels/{}",
-            escape_pointer_token(stamp::STAMPED_LABEL)
-        ),
+        path: paths::STAMPED_LABEL,
         value: PatchValue::Str(stamp::STAMPED_VALUE.to_owned()),
     });
 
     let warnings = unidentified.as_ref().map(warning).into_iter().collect();
-    let audit = facts.into_iter().map(|(_, a, v)| (a, v)).collect();
+    let audit = facts.into_iter().map(|(_, _, a, v)| (a, v)).collect();
     Mutation {
         outcome,
         patch,
@@ -351,8 +366,16 @@ pub fn mutate(req: &Request<'_>, admitted_at: i64) -> Mutation {
     }
 }
 
-fn annotation_path(key: &str) -> String {
-    format!("/metadata/annotations/{}", escape_pointer_token(key))
+/// The JSON-pointer paths the patch writes: the stamp's keys with `/` escaped as `~1` (RFC 6901),
+/// spelled out so the hot path builds no strings; a test checks them against [`escape_pointer_token`]
+/// of `tikey`'s keys.
+pub mod paths {
+    pub const ANNOTATIONS: &str = "/metadata/annotations";
+    pub const TI_KEY: &str = "/metadata/annotations/kpo-sweeper.io~1ti-key";
+    pub const TRY_NUMBER: &str = "/metadata/annotations/kpo-sweeper.io~1try-number";
+    pub const ADMITTED_AT: &str = "/metadata/annotations/kpo-sweeper.io~1admitted-at";
+    pub const CREATED_BY: &str = "/metadata/annotations/kpo-sweeper.io~1created-by";
+    pub const STAMPED_LABEL: &str = "/metadata/labels/kpo-sweeper.io~1stamped";
 }
 
 /// RFC 6901: `~` as `~0`, `/` as `~1`.
@@ -482,6 +505,22 @@ mod tests {
                 ti_key: true,
                 try_number: false
             }
+        );
+    }
+
+    #[test]
+    fn patch_paths_are_tikeys_keys_escaped() {
+        let ann = |k: &str| format!("/metadata/annotations/{}", escape_pointer_token(k));
+        assert_eq!(paths::TI_KEY, ann(stamp::TI_KEY));
+        assert_eq!(paths::TRY_NUMBER, ann(stamp::TRY_NUMBER));
+        assert_eq!(paths::ADMITTED_AT, ann(stamp::ADMITTED_AT));
+        assert_eq!(paths::CREATED_BY, ann(stamp::CREATED_BY));
+        assert_eq!(
+            paths::STAMPED_LABEL,
+            format!(
+                "/metadata/labels/{}",
+                escape_pointer_token(stamp::STAMPED_LABEL)
+            )
         );
     }
 

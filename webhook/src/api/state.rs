@@ -1,5 +1,6 @@
 //! The router's shared state.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
@@ -10,13 +11,25 @@ use crate::tls::Readiness;
 /// Unix time in seconds; a parameter so tests can fix it.
 pub type Clock = fn() -> i64;
 
-/// Shared by every request; cheap to clone.
+/// Shared by every request. A clone (one per request, by axum's `State`) is one atomic increment.
 #[derive(Clone)]
 pub struct AppState {
-    pub(crate) metrics: Metrics,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) ready: Readiness,
+    shared: Arc<Shared>,
     pub(crate) clock: Clock,
+}
+
+/// What [`AppState`] points to.
+pub struct Shared {
+    pub(crate) metrics: Metrics,
+    pub(crate) registry: Registry,
+    pub(crate) ready: Readiness,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl AppState {
@@ -30,9 +43,11 @@ impl AppState {
         let mut registry = Registry::with_prefix("kpo_webhook");
         let metrics = metrics.register(&mut registry);
         AppState {
-            metrics,
-            registry: Arc::new(registry),
-            ready,
+            shared: Arc::new(Shared {
+                metrics,
+                registry,
+                ready,
+            }),
             clock: unix_now,
         }
     }
