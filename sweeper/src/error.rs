@@ -19,6 +19,9 @@ pub enum Error {
     #[error("listing pods restarted {0} times after 410 Gone (the list kept expiring); giving up")]
     ListExpired(u32),
 
+    #[error("{0}: the page's continue token read twice gave two values")]
+    ListInconsistent(String),
+
     #[error(
         "no database URL: pass --db-url (or KPO_SWEEPER_DB_URL), or set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN \
          as Airflow does"
@@ -56,6 +59,7 @@ impl Error {
             Error::KubeConfig(_) => "kubeconfig",
             Error::Kube { .. } => "kube",
             Error::ListExpired(_) => "list-expired",
+            Error::ListInconsistent(_) => "list-inconsistent",
             Error::NoDbUrl => "no-db-url",
             Error::DbUrl { .. } => "db-url",
             Error::DbConnect { .. } => "db-connect",

@@ -158,11 +158,13 @@ pub async fn plan(args: Args) -> Result<Plan> {
         include_completed,
         page_size: pods::PAGE_SIZE,
     };
-    let mut pods = pods::list(&client, &scope).await?;
+    // Connecting reads nothing, so it overlaps the LIST; the query starts after it.
+    let (pods, db) = tokio::join!(pods::list(&client, &scope), db::Db::connect(&url));
+    let mut pods = pods?;
+    let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     tracing::debug!(pods = pods.len(), "listed pods");
 
-    let mut db = db::Db::connect(&url).await?;
     let active = db.active_tis().await?;
     tracing::debug!(active = active.len(), db = %url, "read active task instances");
 

@@ -115,32 +115,57 @@ impl Sink<BarePage> for CountSink {
     }
 }
 
+/// One page's body, with retries of transient failures.
+async fn fetch(
+    client: Client,
+    path: String,
+    lp: kube::api::ListParams,
+) -> Result<String, kube::Error> {
+    let what = format!("listing pods at {path}");
+    retry::kube(&what, || async {
+        let req = kube::core::Request::new(&path)
+            .list_metadata(&lp)
+            .map_err(kube::Error::BuildRequest)?;
+        client.request_text(req).await
+    })
+    .await
+}
+
+/// The list's continue token, read from the top of the body without parsing the items: the
+/// apiserver writes `kind`, `apiVersion`, `metadata`, then `items`. `None` when the body is not in
+/// that order (the caller then waits for the full parse).
+fn peek_continue(text: &str) -> Option<Option<String>> {
+    let i = text.find("\"metadata\":")?;
+    if text[..i].contains("\"items\"") {
+        return None;
+    }
+    let mut it = serde_json::Deserializer::from_str(&text[i + 11..]).into_iter::<PageMeta>();
+    match it.next() {
+        Some(Ok(m)) => Some(m.continue_token.filter(|t| !t.is_empty())),
+        _ => None,
+    }
+}
+
+/// Lists one scope page by page. The next page is requested as soon as the current one's continue
+/// token is read, so its fetch overlaps the decoding of the current page.
 async fn list_path<P, S>(client: &Client, scope: &ListScope, path: &str, sink: &mut S) -> Result<()>
 where
     P: Page + serde::de::DeserializeOwned,
     S: Sink<P>,
 {
+    let what = || format!("listing pods at {path}");
+    let spawn = |token: Option<String>| {
+        tokio::spawn(fetch(client.clone(), path.to_owned(), scope.params(token)))
+    };
     let mut restarts = 0;
-    let mut token: Option<String> = None;
+    let mut pending = spawn(None);
     loop {
-        let lp = scope.params(token.take());
-        let what = format!("listing pods at {path}");
-        let res = retry::kube(&what, || async {
-            let req = kube::core::Request::new(path)
-                .list_metadata(&lp)
-                .map_err(kube::Error::BuildRequest)?;
-            client.request::<P>(req).await
-        })
-        .await;
-        match res {
-            Ok(mut page) => {
-                let next = page.continue_token().filter(|t| !t.is_empty());
-                sink.page(page);
-                match next {
-                    Some(t) => token = Some(t),
-                    None => return Ok(()),
-                }
-            }
+        let res = match pending.await {
+            Ok(res) => res,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        let text = match res {
+            Ok(text) => text,
             Err(kube::Error::Api(s)) if s.code == 410 => {
                 restarts += 1;
                 if restarts > MAX_RESTARTS {
@@ -148,8 +173,39 @@ where
                 }
                 tracing::warn!(path, restarts, "pod list expired (410 Gone); restarting it");
                 sink.restart();
+                pending = spawn(None);
+                continue;
             }
-            Err(source) => return Err(Error::Kube { what, source }),
+            Err(source) => {
+                return Err(Error::Kube {
+                    what: what(),
+                    source,
+                });
+            }
+        };
+        let peeked = peek_continue(&text);
+        let prefetch = match &peeked {
+            Some(Some(t)) => Some(spawn(Some(t.clone()))),
+            _ => None,
+        };
+        let mut page: P = serde_json::from_str(&text).map_err(|e| Error::Kube {
+            what: what(),
+            source: kube::Error::SerdeError(e),
+        })?;
+        drop(text);
+        let token = page.continue_token().filter(|t| !t.is_empty());
+        sink.page(page);
+        match (prefetch, token) {
+            (Some(next), Some(t)) if peeked.as_ref().and_then(Option::as_ref) == Some(&t) => {
+                pending = next
+            }
+            (Some(next), _) => {
+                // The peek disagreed with the full parse: never trust it.
+                next.abort();
+                return Err(Error::ListInconsistent(what()));
+            }
+            (None, Some(t)) => pending = spawn(Some(t)),
+            (None, None) => return Ok(()),
         }
     }
 }
@@ -183,7 +239,7 @@ impl Page for BarePage {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug)]
 struct PageMeta {
     #[serde(rename = "continue", default)]
     continue_token: Option<String>,
@@ -393,5 +449,21 @@ mod tests {
         };
         assert_eq!(all.paths(), ["/api/v1/pods"]);
         assert_eq!(all.params(None).field_selector, None);
+    }
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+
+    #[test]
+    fn continue_token_is_read_from_the_top_of_the_body() {
+        let t = r#"{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"9","continue":"abc"},"items":[{"metadata":{"name":"x"}}]}"#;
+        assert_eq!(peek_continue(t), Some(Some("abc".to_owned())));
+        let last = r#"{"kind":"PartialObjectMetadataList","metadata":{"resourceVersion":"9"},"items":null}"#;
+        assert_eq!(peek_continue(last), Some(None));
+        // Items before the list's metadata: no peeking (an item's metadata is not the list's).
+        let odd = r#"{"items":[{"metadata":{"name":"x"}}],"metadata":{"continue":"abc"}}"#;
+        assert_eq!(peek_continue(odd), None);
     }
 }
