@@ -4,15 +4,16 @@
 //!
 //! Only the fields the stamp needs are deserialized (`apiVersion`, `kind`, and from `request`: `uid`,
 //! `kind`, `resource`, `subResource`, `operation`, `userInfo.username`, `object.metadata.labels` and
-//! which stamp annotations `object.metadata.annotations` already has); everything else is skipped by
-//! the parser without being built. Strings borrow from the request body where JSON allows it.
+//! which stamp annotations `object.metadata.annotations` already has); everything else is skipped
+//! without being built, and in the apiserver's field order the parse stops after `object.metadata`
+//! (see [`parse`]). Strings borrow from the request body where JSON allows it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use base64::Engine as _;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use tikey::{LabelError, TiKey, labels, stamp};
 
@@ -56,33 +57,22 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// The AdmissionReview, reduced to what the stamp reads.
-#[derive(Debug, Deserialize)]
+/// The AdmissionReview's type (what [`parse`] checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Review<'a> {
-    #[serde(rename = "apiVersion", borrow, default)]
-    pub api_version: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    pub kind: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    pub request: Option<Request<'a>>,
+    pub api_version: Str<'a>,
+    pub kind: Str<'a>,
 }
 
 /// `request` of an AdmissionReview, reduced.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Request<'a> {
-    #[serde(borrow)]
     pub uid: Str<'a>,
-    #[serde(borrow)]
     pub kind: GroupVersionKind<'a>,
-    #[serde(borrow)]
     pub resource: GroupVersionResource<'a>,
-    #[serde(rename = "subResource", borrow, default)]
     pub sub_resource: Option<Str<'a>>,
-    #[serde(borrow)]
     pub operation: Str<'a>,
-    #[serde(rename = "userInfo", borrow, default)]
     pub user_info: UserInfo<'a>,
-    #[serde(default)]
     pub object: Option<Object>,
 }
 
@@ -113,9 +103,8 @@ pub struct UserInfo<'a> {
 }
 
 /// `request.object`, reduced to its metadata.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Object {
-    #[serde(default)]
     pub metadata: Option<Metadata>,
 }
 
@@ -161,19 +150,197 @@ impl<'de> Deserialize<'de> for StampAnnotations {
 }
 
 /// Parses a request body as an `admission.k8s.io/v1` AdmissionReview that carries a `request`.
+///
+/// One pass over the body, keeping only what the stamp reads. When the body comes in the order the
+/// apiserver writes it (the review's `apiVersion` and `kind`, then the request's `uid` … `userInfo`,
+/// then `object` with `metadata` before `spec`), the parse stops once `object.metadata` is read: the
+/// pod spec, `oldObject` and `options` (most of the bytes) are neither needed nor scanned. In any other
+/// order the whole body is parsed.
 pub fn parse(body: &[u8]) -> Result<(Review<'_>, Request<'_>), Error> {
-    let mut review: Review<'_> = serde_json::from_slice(body)
-        .map_err(|e| Error::NotAdmissionReview(one_line(&e.to_string())))?;
-    let api_version = review.api_version.as_ref().map_or("", Str::as_str);
-    let kind = review.kind.as_ref().map_or("", Str::as_str);
-    if api_version != API_VERSION || kind != KIND {
+    let mut c = Collect::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = ReviewSeed(&mut c)
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
+    if let Err(e) = parsed
+        && !c.complete
+    {
+        return Err(Error::NotAdmissionReview(one_line(&e.to_string())));
+    }
+    let api_version = c.api_version.unwrap_or_default();
+    let kind = c.kind.unwrap_or_default();
+    if api_version.as_str() != API_VERSION || kind.as_str() != KIND {
         return Err(Error::WrongReviewType {
-            api_version: one_line(api_version),
-            kind: one_line(kind),
+            api_version: one_line(api_version.as_str()),
+            kind: one_line(kind.as_str()),
         });
     }
-    let request = review.request.take().ok_or(Error::MissingRequest)?;
-    Ok((review, request))
+    if !c.request {
+        return Err(Error::MissingRequest);
+    }
+    let missing = |field: &str| Error::NotAdmissionReview(format!("request has no `{field}`"));
+    let request = Request {
+        uid: c.uid.ok_or_else(|| missing("uid"))?,
+        kind: c.req_kind.ok_or_else(|| missing("kind"))?,
+        resource: c.resource.ok_or_else(|| missing("resource"))?,
+        sub_resource: c.sub_resource,
+        operation: c.operation.ok_or_else(|| missing("operation"))?,
+        user_info: c.user_info.unwrap_or_default(),
+        object: c.object,
+    };
+    Ok((Review { api_version, kind }, request))
+}
+
+/// What [`parse`] collects while it walks the body.
+#[derive(Default)]
+struct Collect<'de> {
+    api_version: Option<Str<'de>>,
+    kind: Option<Str<'de>>,
+    /// `request` is present and not null.
+    request: bool,
+    uid: Option<Str<'de>>,
+    req_kind: Option<GroupVersionKind<'de>>,
+    resource: Option<GroupVersionResource<'de>>,
+    sub_resource: Option<Str<'de>>,
+    operation: Option<Str<'de>>,
+    user_info: Option<UserInfo<'de>>,
+    object: Option<Object>,
+    /// Everything needed was read and the walk was stopped on purpose.
+    complete: bool,
+}
+
+impl Collect<'_> {
+    /// Everything but `object` is read, so `object.metadata` is the last thing needed. (`subResource`
+    /// comes before `object` in the apiserver's order; and no CREATE of a pod subresource carries the
+    /// kind `Pod`, so [`is_pod_create`] does not depend on it.)
+    fn all_but_object(&self) -> bool {
+        self.api_version.is_some()
+            && self.kind.is_some()
+            && self.uid.is_some()
+            && self.req_kind.is_some()
+            && self.resource.is_some()
+            && self.operation.is_some()
+            && self.user_info.is_some()
+    }
+}
+
+/// The error that stops the walk once [`Collect::complete`] (never shown: [`parse`] checks the flag).
+const STOP: &str = "stop: everything needed is read";
+
+struct ReviewSeed<'s, 'de>(&'s mut Collect<'de>);
+
+impl<'de> DeserializeSeed<'de> for ReviewSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReviewSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionReview object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match key.as_str() {
+                "apiVersion" => self.0.api_version = map.next_value()?,
+                "kind" => self.0.kind = map.next_value()?,
+                "request" => map.next_value_seed(RequestSeed(&mut *self.0))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RequestSeed<'s, 'de>(&'s mut Collect<'de>);
+
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequestSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an AdmissionRequest object")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let c = self.0;
+        c.request = true;
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match key.as_str() {
+                "uid" => c.uid = Some(map.next_value()?),
+                "kind" => c.req_kind = Some(map.next_value()?),
+                "resource" => c.resource = Some(map.next_value()?),
+                "subResource" => c.sub_resource = map.next_value()?,
+                "operation" => c.operation = Some(map.next_value()?),
+                "userInfo" => c.user_info = Some(map.next_value()?),
+                "object" => map.next_value_seed(ObjectSeed(&mut *c))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ObjectSeed<'s, 'de>(&'s mut Collect<'de>);
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let c = self.0;
+        let mut object = Object::default();
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            if key.as_str() == "metadata" {
+                object.metadata = map.next_value()?;
+                if c.all_but_object() {
+                    c.object = Some(object);
+                    c.complete = true;
+                    return Err(de::Error::custom(STOP));
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        c.object = Some(object);
+        Ok(())
+    }
 }
 
 /// What the webhook did with a request (the `outcome` label of the requests metric, minus
@@ -489,6 +656,63 @@ mod tests {
             m.audit["created-by"],
             "system:serviceaccount:airflow:worker"
         );
+    }
+
+    const FIXTURE: &str = include_str!("../tests/data/kpo_pod_review.json");
+
+    #[test]
+    fn apiserver_order_stops_after_object_metadata() {
+        // The fixture is in the apiserver's order: cut it right before the pod spec and it still
+        // parses, with everything the stamp needs.
+        let cut = &FIXTURE[..FIXTURE.find(r#","spec":"#).unwrap()];
+        let (_, req) = parse(cut.as_bytes()).unwrap();
+        assert_eq!(req.uid.as_str(), "705ab4f5-6393-11e8-b7cc-42010a800002");
+        assert_eq!(mutate(&req, 1).outcome, Outcome::Stamped);
+        // Cut before `metadata` is read, it is a bad body.
+        let early = &FIXTURE[..FIXTURE.find(r#""metadata":"#).unwrap()];
+        assert!(matches!(
+            parse(early.as_bytes()),
+            Err(Error::NotAdmissionReview(_))
+        ));
+    }
+
+    #[test]
+    fn any_field_order_gives_the_same_stamp() {
+        let review: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+        let req = review["request"].as_object().unwrap();
+        let (_, in_order) = parse(FIXTURE.as_bytes()).unwrap();
+        let want = mutate(&in_order, 1);
+        // `object` first, then the rest; and the review's own fields last.
+        let mut fields = vec![format!(r#""object":{}"#, req["object"])];
+        fields.extend(
+            req.iter()
+                .filter(|(k, _)| *k != "object")
+                .map(|(k, v)| format!("{}:{v}", serde_json::to_string(k).unwrap())),
+        );
+        let body = format!(
+            r#"{{"request":{{{}}},"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}}"#,
+            fields.join(",")
+        );
+        let (_, reordered) = parse(body.as_bytes()).unwrap();
+        assert_eq!(mutate(&reordered, 1), want);
+        assert_eq!(want.outcome, Outcome::Stamped);
+        // Trailing garbage is still caught when the whole body is walked.
+        let bad = format!("{body} x");
+        assert!(matches!(
+            parse(bad.as_bytes()),
+            Err(Error::NotAdmissionReview(_))
+        ));
+    }
+
+    #[test]
+    fn sub_resource_before_object_is_seen() {
+        let body = r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"u",
+            "kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+            "subResource":"binding","operation":"CREATE","userInfo":{"username":"x"},
+            "object":{"metadata":{"labels":{"kubernetes_pod_operator":"True"}},"spec":{}}}}"#;
+        let (_, req) = parse(body.as_bytes()).unwrap();
+        assert_eq!(req.sub_resource.as_ref().map(Str::as_str), Some("binding"));
+        assert_eq!(mutate(&req, 1).outcome, Outcome::NotKpo);
     }
 
     #[test]

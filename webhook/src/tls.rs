@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
@@ -55,6 +55,9 @@ pub struct CertFiles {
 pub struct CertResolver {
     files: CertFiles,
     current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// The file content [`CertResolver::load`] last judged: [`CertResolver::watch`] starts from it, so
+    /// a change between the first load and the watcher's first poll is not taken for the baseline.
+    loaded: Mutex<Seen>,
     ready: Readiness,
     metrics: Metrics,
     provider: Arc<CryptoProvider>,
@@ -78,6 +81,7 @@ impl CertResolver {
         CertResolver {
             files,
             current: RwLock::new(None),
+            loaded: Mutex::new(Seen::default()),
             ready,
             metrics,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
@@ -97,7 +101,9 @@ impl CertResolver {
     /// Reads both files and, if they hold a valid matching pair, serves it.
     pub async fn load(&self) -> Result<()> {
         let seen = read_pair(&self.files).await;
-        self.install(&seen)
+        let result = self.install(&seen);
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = seen;
+        result
     }
 
     fn install(&self, (cert, key): &Seen) -> Result<()> {
@@ -116,7 +122,11 @@ impl CertResolver {
 
     /// Polls the files every `interval` until `shutdown` turns true, swapping in every new valid pair.
     pub async fn watch(self: Arc<Self>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-        let mut seen = read_pair(&self.files).await;
+        let mut seen = self
+            .loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
