@@ -11,7 +11,18 @@ use sweeper::args::Output;
 async fn main() -> ExitCode {
     // kube and sqlx both use rustls; ring is the one provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = sweeper::Args::parse();
+    // Invalid flags exit 1 (clap's own 2 is the circuit breaker's code here).
+    let args = match sweeper::Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                sweeper::exit::ERROR
+            } else {
+                sweeper::exit::OK
+            });
+        }
+    };
     sweeper::init_tracing(args.log_format);
     let output = args.output;
     match sweeper::run(args).await {

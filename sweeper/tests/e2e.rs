@@ -941,3 +941,27 @@ async fn failed_deletes_exit_3_and_are_reported() {
     assert!(s.zombie_events().await.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn invalid_flags_exit_1_not_the_breakers_2() {
+    for args in [
+        &[][..],
+        &["--all-namespaces", "--max-fraction", "2"][..],
+        &["--all-namespaces", "--min-age", "5"][..],
+        &["-A", "--namespace", "x"][..],
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweeper"))
+            .args(args)
+            .env_remove("KPO_SWEEPER_NAMESPACE")
+            .env_remove("KPO_SWEEPER_ALL_NAMESPACES")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
