@@ -164,6 +164,7 @@ async fn main() {
     .await
     .unwrap();
     let real_addr = server.local_addr().unwrap();
+    let real_state = server.state().clone();
     let mut rx = stop_rx.clone();
     let real = tokio::spawn(server.run(async move {
         webhook::server::stopped(&mut rx).await;
@@ -197,6 +198,7 @@ async fn main() {
         floor_router,
         stop_rx.clone(),
         Duration::from_secs(5),
+        Metrics::default(),
     ));
 
     // Both answer 200 with a stamp before anything is measured.
@@ -268,7 +270,7 @@ async fn main() {
     );
 
     if !opts.no_apiserver {
-        apiserver_latency(&opts, real_addr, &ca.pem).await;
+        apiserver_latency(&opts, real_addr, &ca.pem, &real_state).await;
     }
 
     let _ = stop_tx.send(true);
@@ -277,7 +279,7 @@ async fn main() {
     drop(secret);
 }
 
-async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
+async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str, state: &webhook::AppState) {
     let admin = testsupport::client().await;
     let with_ns = testsupport::fresh_namespace(&admin, "bench-webhook").await;
     let without_ns = testsupport::fresh_namespace(&admin, "bench-nowebhook").await;
@@ -299,6 +301,11 @@ async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
         with.create(&pp, &pod(i, "warm")).await.unwrap();
         without.create(&pp, &pod(i, "warm")).await.unwrap();
     }
+    let m = state.metrics();
+    let conns = || m.connections("h2") + m.connections("http/1.1");
+    let (conns_before, h2_before, stamped_before) =
+        (conns(), m.connections("h2"), m.requests("stamped"));
+    let (sum_before, count_before) = handler_seconds(state).await;
     let mut t_with = Vec::with_capacity(opts.pods);
     let mut t_without = Vec::with_capacity(opts.pods);
     for i in 0..opts.pods {
@@ -321,6 +328,10 @@ async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
         }
     }
     common::k8s::unregister(&admin, &config).await;
+    let (new_conns, new_h2) = (conns() - conns_before, m.connections("h2") - h2_before);
+    let reviews = m.requests("stamped") - stamped_before;
+    let (sum_after, count_after) = handler_seconds(state).await;
+    let handler_mean_us = (sum_after - sum_before) / (count_after - count_before).max(1.0) * 1e6;
     t_with.sort();
     t_without.sort();
     let (w50, w99) = (percentile(&t_with, 0.50), percentile(&t_with, 0.99));
@@ -329,6 +340,12 @@ async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
         "== Pod create through kube-apiserver {} ({} creates each, one at a time, alternating) ==",
         testsupport::env().var("KUBE_VERSION"),
         opts.pods
+    );
+    println!(
+        "webhook: {reviews} reviews from the apiserver over {new_conns} new TLS connections ({new_h2} HTTP/2); \
+         mean time in the webhook's handler {handler_mean_us:.0} µs; connections so far: {} h2, {} http/1.1",
+        m.connections("h2"),
+        m.connections("http/1.1")
     );
     println!(
         "without webhook  p50 {:>9}   p99 {:>9}",
@@ -345,4 +362,27 @@ async fn apiserver_latency(opts: &Opts, addr: SocketAddr, ca_pem: &str) {
         fmt_us(us(w50) - us(n50)),
         fmt_us(us(w99) - us(n99))
     );
+}
+
+/// `kpo_webhook_admission_duration_seconds` sum and count, read through the webhook's own `/metrics`.
+async fn handler_seconds(state: &webhook::AppState) -> (f64, f64) {
+    use tower::ServiceExt as _;
+    let req = axum::http::Request::get("/metrics")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = webhook::router(state.clone()).oneshot(req).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("kpo_webhook_admission_duration_seconds_sum "),
+        value("kpo_webhook_admission_duration_seconds_count "),
+    )
 }

@@ -5,7 +5,10 @@
 //! * `kpo_webhook_bad_requests_total{reason}`: why a request got HTTP 400 ([`crate::Error::metric_label`]);
 //! * `kpo_webhook_admission_duration_seconds`: time from the request's headers to its response
 //!   (body read, parse, stamp, encode), every outcome;
-//! * `kpo_webhook_tls_reloads_total{result}`: certificate loads, `ok` or `error`.
+//! * `kpo_webhook_tls_reloads_total{result}`: certificate loads, `ok` or `error`;
+//! * `kpo_webhook_connections_total{protocol}`: TLS connections by negotiated protocol (`h2`,
+//!   `http/1.1`, or `handshake-failed`): a count that grows with every admission request means the
+//!   client does not reuse connections and pays a handshake each time.
 //!
 //! Counters for the fixed label values are resolved once, so the hot path is an atomic add.
 
@@ -27,6 +30,7 @@ pub struct Metrics {
     bad_requests: Family<Labels, Counter>,
     duration: Histogram,
     tls_reloads: Family<Labels, Counter>,
+    connections: Family<Labels, Counter>,
     stamped: Counter,
     not_kpo: Counter,
     unidentifiable: Counter,
@@ -51,6 +55,7 @@ impl Default for Metrics {
             tls_error: get(&tls_reloads, "result", "error"),
             requests,
             tls_reloads,
+            connections: Family::default(),
             bad_requests: Family::default(),
             // 25 µs … ~0.4 s.
             duration: Histogram::new(exponential_buckets(0.000_025, 2.0, 15)),
@@ -75,6 +80,11 @@ impl Metrics {
             "admission_duration_seconds",
             "Time to answer an AdmissionReview, body read included",
             self.duration.clone(),
+        );
+        registry.register(
+            "connections",
+            "Accepted TLS connections by negotiated protocol",
+            self.connections.clone(),
         );
         registry.register(
             "tls_reloads",
@@ -104,6 +114,20 @@ impl Metrics {
     /// Counts one certificate load.
     pub fn tls_reload(&self, ok: bool) {
         if ok { &self.tls_ok } else { &self.tls_error }.inc();
+    }
+
+    /// Counts one accepted connection: `h2`, `http/1.1` or `handshake-failed`.
+    pub fn connection(&self, protocol: &'static str) {
+        self.connections
+            .get_or_create(&[("protocol", protocol)])
+            .inc();
+    }
+
+    /// The count of connections with `protocol`.
+    pub fn connections(&self, protocol: &'static str) -> u64 {
+        self.connections
+            .get_or_create(&[("protocol", protocol)])
+            .get()
     }
 
     /// The count for one outcome (`stamped`, `not-kpo`, `unidentifiable`, `bad-request`).

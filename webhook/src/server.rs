@@ -127,12 +127,14 @@ impl Server {
             cert = %config.cert.cert.display(),
             "serving"
         );
+        let metrics = state.metrics().clone();
         let serving = serve_tls(
             tls_listener,
             tls,
             api::router(state),
             stop_rx,
             config.drain_timeout,
+            metrics,
         );
         tokio::pin!(serving);
         let result = tokio::select! {
@@ -176,6 +178,7 @@ pub async fn serve_tls(
     router: Router,
     mut stop: watch::Receiver<bool>,
     drain_timeout: Duration,
+    metrics: Metrics,
 ) -> Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -204,18 +207,25 @@ pub async fn serve_tls(
         let builder = builder.clone();
         // Taken before the handshake, so shutdown also waits for connections still shaking hands.
         let watcher = graceful.watcher();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
+                    metrics.connection("handshake-failed");
                     tracing::debug!(error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
+                    metrics.connection("handshake-failed");
                     tracing::debug!("TLS handshake timed out");
                     return;
                 }
             };
+            metrics.connection(match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => "h2",
+                _ => "http/1.1",
+            });
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");
