@@ -144,6 +144,20 @@ async fn main() {
         best(&sweep_t).as_secs_f64()
     );
     println!("ratio sweeper / (LIST + query) = {ratio:.2}  (target <= 1.2)");
+    let mut per_run: Vec<f64> = sweep_t
+        .iter()
+        .zip(list_t.iter().zip(&query_t))
+        .map(|(s, (l, q))| s.as_secs_f64() / (*l + *q).as_secs_f64())
+        .collect();
+    per_run.sort_by(f64::total_cmp);
+    println!(
+        "per-run ratios {:?}, median {:.2} (the machine's other load shows here)",
+        per_run
+            .iter()
+            .map(|r| (r * 100.0).round() / 100.0)
+            .collect::<Vec<_>>(),
+        per_run[per_run.len() / 2]
+    );
     println!(
         "sweeper peak RSS         {:>8.1} MB  (max over runs; target <= 100)",
         rss.iter().max().copied().unwrap_or(0) as f64 / 1024.0
