@@ -965,3 +965,69 @@ async fn invalid_flags_exit_1_not_the_breakers_2() {
         );
     }
 }
+
+/// `--strict-retry` (row 11's explicit override) deletes an older try alone while its TI runs a
+/// newer one, and nothing else: a current try and a 2.x-deferred pod (label above the column) stay.
+#[tokio::test]
+async fn strict_retry_deletes_an_older_try_alone_and_nothing_live() {
+    let s = Scenario::new("strict", DbKind::Airflow3MySql).await;
+    let run = "scheduled__2025-07-01T00:00:00+00:00";
+    let retried = TiSpec::new("strict_dag", "retried", run).try_number(2);
+    let live = TiSpec::new("strict_dag", "live", run).try_number(3);
+    let deferred_2x = TiSpec::new("strict_dag", "deferred_2x", run).state(Some("deferred"));
+    for ti in [&retried, &live, &deferred_2x] {
+        s.db.insert_ti(ti).await;
+    }
+    let p_old = s
+        .pod(
+            "retried-try1",
+            &retried.clone().try_number(1),
+            Stamping::Ours,
+        )
+        .await;
+    s.pod("live-try3", &live, Stamping::Ours).await;
+    s.pod(
+        "deferred-2x-try2",
+        &deferred_2x.clone().try_number(2),
+        Stamping::Ours,
+    )
+    .await;
+
+    let out = s.sweep(&["--delete", "--owner", OWNER]).await;
+    out.expect(
+        0,
+        &[
+            ("retried-try1", "keep", "may-reattach", "none"),
+            ("live-try3", "keep", "active", "none"),
+            ("deferred-2x-try2", "keep", "active", "none"),
+        ],
+    );
+    assert_eq!(
+        s.survivors().await,
+        names(&["retried-try1", "live-try3", "deferred-2x-try2"])
+    );
+
+    let out = s
+        .sweep(&[
+            "--delete",
+            "--owner",
+            OWNER,
+            "--strict-retry",
+            "--max-fraction",
+            "1",
+        ])
+        .await;
+    out.expect(
+        0,
+        &[
+            ("retried-try1", "zombie", "may-reattach", "deleted"),
+            ("live-try3", "keep", "active", "none"),
+            ("deferred-2x-try2", "keep", "active", "none"),
+        ],
+    );
+    assert_eq!(
+        s.survivors().await,
+        names(&["live-try3", "deferred-2x-try2"])
+    );
+    s.assert_events(&[(&p_old, "may-reattach")]).await;
+}
