@@ -30,9 +30,11 @@ env-down:
 demo: env-up
 	tests/demo/run
 
-## bench: the figures the issues ask for (not part of `make test`).
-bench:
+## bench: the figures the issues ask for (not part of `make test`; the last two need `make env-up`).
+bench: env-up
 	cargo bench -p tikey
+	cargo run --release -p webhook --example bench
+	sweeper/bench/run.sh
 
 ## golden: regenerate tikey's golden vectors from Airflow's own code (then `git diff tikey/golden`).
 golden:
