@@ -1,6 +1,7 @@
 //! Golden vectors from Airflow's own code (`tikey/golden/generate`): every one must match bit-exact.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::Deserialize;
 use tikey::{TiKey, labels, make_safe_label_value};
@@ -33,6 +34,11 @@ struct RawTi {
     try_number: i64,
 }
 
+/// Writes straight to stdout, past libtest's capture, so `cargo test` shows the counts.
+fn say(line: String) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 fn load<C: for<'de> Deserialize<'de>>(name: &str) -> File<C> {
     let path = format!("{}/golden/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
@@ -63,12 +69,12 @@ fn make_safe_label_value_matches_airflow_bit_exact() {
             ));
         }
     }
-    println!(
+    say(format!(
         "make_safe_label_value: {} of {} golden vectors match ({:?})",
         file.cases.len() - mismatches.len(),
         file.cases.len(),
         file.versions
-    );
+    ));
     assert!(
         mismatches.is_empty(),
         "{} mismatches:\n{}",
@@ -107,10 +113,10 @@ fn kpo_label_sets_give_the_same_key_as_the_db_values() {
         // The key survives the stamp's encoding.
         assert_eq!(TiKey::decode(&from_labels.encode()), Ok(from_labels));
     }
-    println!(
+    say(format!(
         "kpo labels: {} of {} golden label sets give TiKey::from_pod_labels == TiKey::from_db ({:?})",
         file.cases.len(),
         file.cases.len(),
         file.versions
-    );
+    ));
 }
