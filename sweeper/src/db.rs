@@ -196,7 +196,16 @@ fn redact_url(url: &str) -> (String, Vec<String>) {
     };
     let (scheme, rest) = (&url[..idx + 3], &url[idx + 3..]);
     let head_end = rest.find('?').unwrap_or(rest.len());
-    let Some(at) = rest[..head_end].rfind('@') else {
+    // SQLAlchemy reads a password up to the `@` (`user:pa?ss@host`): a `?` in it does not start
+    // the query.
+    let at = rest[..head_end].rfind('@').or_else(|| {
+        rest.find('@').filter(|&at| {
+            rest[..at]
+                .split_once(':')
+                .is_some_and(|(u, _)| !u.contains('/'))
+        })
+    });
+    let Some(at) = at else {
         return (strip_password_param(url), password_params(url));
     };
     let userinfo = &rest[..at];
@@ -582,6 +591,12 @@ mod tests {
         assert_eq!(u.target, "/tmp/x.db");
         let u = DbUrl::parse("sqlite://rel.db?mode=rwc").unwrap();
         assert_eq!(u.target, "rel.db");
+        // SQLAlchemy takes a password up to the `@`, `?` included.
+        let u = DbUrl::parse("postgresql+psycopg2://airflow:pa?ss@db/airflow").unwrap();
+        assert_eq!(u.to_string(), "postgresql+psycopg2://airflow@db/airflow");
+        assert_eq!(u.scrub("bad password pa?ss"), "bad password ***");
+        let u = DbUrl::parse("postgres://h/db?sslcert=/home/a@b/c").unwrap();
+        assert_eq!(u.to_string(), "postgres://h/db?sslcert=/home/a@b/c");
         let u = DbUrl::parse("postgres://u@h/db?password=hunter22").unwrap();
         assert_eq!(u.to_string(), "postgres://u@h/db");
         assert_eq!(u.scrub("x hunter22"), "x ***");
