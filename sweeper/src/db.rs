@@ -192,6 +192,13 @@ fn mysql_params(rest: &str) -> String {
 /// The URL with the password cut out, and the password itself (as written and decoded).
 fn redact_url(url: &str) -> (String, Vec<String>) {
     let Some(idx) = url.find("://") else {
+        // Not a URL (a libpq `host=… password=…` string, say): never echo a password in it.
+        if url.to_ascii_lowercase().contains("password") {
+            return (
+                "(a connection string with a password, not shown)".to_owned(),
+                Vec::new(),
+            );
+        }
         return (url.to_owned(), Vec::new());
     };
     let (scheme, rest) = (&url[..idx + 3], &url[idx + 3..]);
@@ -608,6 +615,9 @@ mod tests {
         assert!(!e.to_string().contains("topsecret"), "{e}");
         assert_eq!(e.metric_label(), "db-url");
         assert!(DbUrl::parse("nonsense").is_err());
+        // A libpq key/value string is no URL; its password is not echoed either.
+        let e = DbUrl::parse("host=db user=airflow password=topsecret dbname=airflow").unwrap_err();
+        assert!(!e.to_string().contains("topsecret"), "{e}");
         assert!(DbUrl::parse("sqlite://").is_err());
     }
 
