@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -27,15 +28,30 @@ async fn main() -> ExitCode {
     let output = args.output;
     match sweeper::run(args).await {
         Ok(out) => {
-            match output {
-                Output::Json => println!("{}", out.report.to_json()),
-                Output::Table => print!("{}", out.report.to_table()),
-            }
+            let text = match output {
+                Output::Json => format!("{}\n", out.report.to_json()),
+                Output::Table => out.report.to_table(),
+            };
+            // Not println!: it panics (exit 101) when stdout is closed, e.g. `sweeper | head -1`.
+            let mut stdout = std::io::stdout().lock();
+            let printed = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush());
             if let Some(why) = &out.breaker {
                 eprintln!("kpo-sweeper: {why}");
             }
             eprintln!("{}", out.report.summary_line());
-            ExitCode::from(out.exit)
+            match printed {
+                Ok(()) => ExitCode::from(out.exit),
+                Err(e) => {
+                    eprintln!("kpo-sweeper: error: cannot write the report to stdout: {e}");
+                    ExitCode::from(if out.exit == sweeper::exit::OK {
+                        sweeper::exit::ERROR
+                    } else {
+                        out.exit
+                    })
+                }
+            }
         }
         Err(e) => {
             tracing::error!(kind = e.metric_label(), "{e}");

@@ -1031,3 +1031,30 @@ async fn strict_retry_deletes_an_older_try_alone_and_nothing_live() {
     );
     s.assert_events(&[(&p_old, "may-reattach")]).await;
 }
+
+/// A closed stdout (`sweeper … | head -0`) is an error, exit 1, not a panic's 101.
+#[tokio::test]
+async fn closed_stdout_exits_1_not_a_panic() {
+    let s = Scenario::new("stdout", DbKind::Airflow3Sqlite).await;
+    let kubeconfig = testsupport::env().kubeconfig.display().to_string();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweeper"));
+    cmd.args(["--kubeconfig", &kubeconfig, "--output", "json"])
+        .args(["--namespace", &s.ns, "--db-url", &s.db.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KPO_SWEEPER_") || k.starts_with("AIRFLOW__") || k == "KUBECONFIG" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().expect("sweeper runs");
+    // Closed before the sweeper has listed anything, so before it writes the report.
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("sweeper finished within 120 s")
+        .expect("sweeper ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+}
