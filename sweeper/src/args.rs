@@ -196,6 +196,46 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_reads_kpo_sweeper_env() {
+        // DESIGN.md §8: each flag also as env `KPO_SWEEPER_<FLAG>`.
+        let cmd = Args::command();
+        let mut longs = Vec::new();
+        for a in cmd.get_arguments() {
+            let Some(long) = a.get_long() else { continue };
+            if matches!(long, "help" | "version") {
+                continue;
+            }
+            let want = format!("KPO_SWEEPER_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                a.get_env().and_then(|e| e.to_str()),
+                Some(want.as_str()),
+                "--{long}"
+            );
+            longs.push(long);
+        }
+        longs.sort_unstable();
+        let mut want = [
+            "kubeconfig",
+            "db-url",
+            "namespace",
+            "all-namespaces",
+            "delete",
+            "output",
+            "max-deletions",
+            "max-fraction",
+            "min-age",
+            "include-completed",
+            "owner",
+            "unstamped",
+            "strict-retry",
+            "grace-period",
+            "log-format",
+        ];
+        want.sort_unstable();
+        assert_eq!(longs, want);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("0s"), Ok(0));
         assert_eq!(parse_duration("0"), Ok(0));
