@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example bench
-exec "$target/release/examples/bench" "$target/release/sweeper" "$@"
+CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example sweeper_bench
+exec "$target/release/examples/sweeper_bench" "$target/release/sweeper" "$@"
