@@ -38,7 +38,7 @@ Exit codes:
 #[command(name = "sweeper", version, after_long_help = AFTER_HELP, after_help = "Exit codes: 0 done, 1 error (nothing deleted), 2 circuit breaker tripped (nothing deleted), 3 some deletes failed. See --help for more.")]
 #[command(group(ArgGroup::new("scope").required(true).args(["namespaces", "all_namespaces"])))]
 pub struct Args {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    /// Kubeconfig file (default: $KUBECONFIG, then the in-cluster service account).
     #[arg(long, env = "KPO_SWEEPER_KUBECONFIG", value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 

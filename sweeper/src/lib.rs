@@ -68,9 +68,19 @@ async fn kube_client(args: &Args) -> Result<Client> {
                 .await
                 .map_err(|e| Error::KubeConfig(format!("{}: {e}", path.display())))?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::KubeConfig(e.to_string()))?,
+        // DESIGN.md §8: $KUBECONFIG, then in-cluster (no ~/.kube/config guess: a CronJob must never
+        // pick up a stray file, and a laptop run names its cluster on purpose).
+        None if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) => {
+            kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| Error::KubeConfig(format!("$KUBECONFIG: {e}")))?
+        }
+        None => kube::Config::incluster().map_err(|e| {
+            Error::KubeConfig(format!(
+                "no --kubeconfig, no $KUBECONFIG, and not running in a cluster ({e}): \
+                 pass --kubeconfig PATH or set KUBECONFIG"
+            ))
+        })?,
     };
     Client::try_from(config).map_err(|e| Error::KubeConfig(e.to_string()))
 }

@@ -1058,3 +1058,60 @@ async fn closed_stdout_exits_1_not_a_panic() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot write the report"), "{stderr}");
 }
+
+/// DESIGN.md §8: without `--kubeconfig` the sweeper uses `$KUBECONFIG`, then in-cluster, and nothing
+/// else: a working `~/.kube/config` must not be picked up (a stray file must never aim a deleting run).
+#[tokio::test]
+async fn kubeconfig_defaults_to_env_then_in_cluster_never_home() {
+    let s = Scenario::new("kcdefault", DbKind::Airflow3Sqlite).await;
+    let home = std::env::temp_dir().join(format!(
+        "kpo-sweeper-home-{}",
+        testsupport::random_suffix(8)
+    ));
+    std::fs::create_dir_all(home.join(".kube")).unwrap();
+    std::fs::copy(&testsupport::env().kubeconfig, home.join(".kube/config")).unwrap();
+    let run = |kubeconfig_env: Option<String>| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweeper"));
+        cmd.args([
+            "--output",
+            "json",
+            "--namespace",
+            &s.ns,
+            "--db-url",
+            &s.db.url,
+        ])
+        .env("HOME", &home)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KPO_SWEEPER_") || k.starts_with("AIRFLOW__") || k == "KUBECONFIG" {
+                cmd.env_remove(k);
+            }
+        }
+        if let Some(kc) = kubeconfig_env {
+            cmd.env("KUBECONFIG", kc);
+        }
+        async move {
+            tokio::time::timeout(Duration::from_secs(120), cmd.output())
+                .await
+                .expect("sweeper finished within 120 s")
+                .expect("sweeper ran")
+        }
+    };
+    // Neither flag nor env, not in a cluster: exit 1 and say what to do, though ~/.kube/config works.
+    let out = run(None).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("pass --kubeconfig PATH or set KUBECONFIG"),
+        "{stderr}"
+    );
+    // $KUBECONFIG is used when set.
+    let kc = testsupport::env().kubeconfig.display().to_string();
+    let out = run(Some(kc)).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["dry_run"], serde_json::Value::Bool(true));
+    let _ = std::fs::remove_dir_all(&home);
+}
