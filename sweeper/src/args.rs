@@ -21,6 +21,12 @@ without --owner works, with a warning.
 --unstamped: pods without the webhook's stamp (created while it was absent or down) are skipped
 (keep, the default) or judged on their labels alone (sweep; --owner cannot be checked for them).
 
+Database: every statement runs in its own read-only transaction (BEGIN READ ONLY / START
+TRANSACTION READ ONLY; SQLite opened read-only) under --db-timeout, with no startup options, no
+session settings and no named prepared statements, so a PgBouncer in transaction-pooling mode (the
+Airflow Helm chart's) works as the URL. Tables are read through the indexes Airflow's schema has;
+with --db-schema (or AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) every name is schema-qualified.
+
 Circuit breaker: the run deletes nothing and exits 2 when the zombies exceed --max-deletions, or
 exceed --max-fraction of the pods in scope (checked from 5 zombies up). The message says which
 flag would let the run through; review a dry run first.
@@ -52,6 +58,17 @@ pub struct Args {
         hide_env_values = true
     )]
     pub db_url: Option<String>,
+
+    /// PostgreSQL schema that holds Airflow's tables (default: $AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA,
+    /// as Airflow reads it; an empty value means none). Every table name is then qualified with it.
+    /// An error with a MySQL/MariaDB or SQLite URL, which have no schemas.
+    #[arg(long, env = "KPO_SWEEPER_DB_SCHEMA", value_name = "NAME")]
+    pub db_schema: Option<String>,
+
+    /// Limit of each DB statement (server side, and client side a little later); a statement
+    /// that runs out of it ends the run with exit 1, nothing deleted.
+    #[arg(long, env = "KPO_SWEEPER_DB_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
+    pub db_timeout: u64,
 
     /// Namespace to sweep (repeatable; comma-separated in the env var).
     #[arg(
@@ -152,6 +169,14 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration of at least one second.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match parse_duration(s)? {
+        0 => Err(format!("`{s}`: the DB timeout must be at least 1s")),
+        n => Ok(n),
+    }
+}
+
 /// `0s`, `90s`, `5m`, `1h`, `2d`, and sums like `1h30m`; a bare `0` is zero. Seconds.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
     let bad = || format!("`{s}` is not a duration like 0s, 90s, 5m, 1h or 1h30m");
@@ -217,6 +242,8 @@ mod tests {
         let mut want = [
             "kubeconfig",
             "db-url",
+            "db-schema",
+            "db-timeout",
             "namespace",
             "all-namespaces",
             "delete",
@@ -258,6 +285,21 @@ mod tests {
         assert_eq!(a.min_age, 300);
         assert_eq!(a.unstamped, Unstamped::Keep);
         assert_eq!(a.grace_period, 0);
+        assert_eq!((a.db_schema, a.db_timeout), (None, 30));
+        assert!(Args::try_parse_from(["sweeper", "-A", "--db-timeout", "0s"]).is_err());
+        let a = Args::try_parse_from([
+            "sweeper",
+            "-A",
+            "--db-schema",
+            "team_b",
+            "--db-timeout",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.db_schema.as_deref(), a.db_timeout),
+            (Some("team_b"), 120)
+        );
         assert!(Args::try_parse_from(["sweeper", "-A", "--max-fraction", "1.5"]).is_err());
         let a = Args::try_parse_from([
             "sweeper",
@@ -282,6 +324,10 @@ mod tests {
             "Dry run is the default",
             "--owner:",
             "KPO_SWEEPER_DB_URL",
+            "PgBouncer",
+            "KPO_SWEEPER_DB_SCHEMA",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA",
+            "[default: 30s]",
         ] {
             assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
         }

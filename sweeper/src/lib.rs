@@ -121,6 +121,8 @@ pub async fn plan(args: Args) -> Result<Plan> {
     let Args {
         kubeconfig: _,
         db_url,
+        db_schema,
+        db_timeout,
         namespaces,
         all_namespaces,
         delete,
@@ -141,6 +143,10 @@ pub async fn plan(args: Args) -> Result<Plan> {
         ));
     }
     let url = db::DbUrl::resolve(db_url.as_deref())?;
+    let db_cfg = db::DbConfig::resolve(
+        db_schema.as_deref(),
+        std::time::Duration::from_secs(db_timeout),
+    );
     if delete && owners.is_empty() {
         tracing::warn!(
             "--delete without --owner: pods of another Airflow deployment sharing these namespaces would be \
@@ -169,7 +175,10 @@ pub async fn plan(args: Args) -> Result<Plan> {
         page_size: pods::PAGE_SIZE,
     };
     // Connecting reads nothing, so it overlaps the LIST; the query starts after it.
-    let (pods, db) = tokio::join!(pods::list(&client, &scope), db::Db::connect(&url));
+    let (pods, db) = tokio::join!(
+        pods::list(&client, &scope),
+        db::Db::connect_with(&url, &db_cfg)
+    );
     let mut pods = pods?;
     let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
