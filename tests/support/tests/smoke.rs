@@ -117,7 +117,9 @@ async fn read_back_with_sqlx(
         }};
     }
     match kind {
-        DbKind::Airflow3Postgres | DbKind::Airflow2Postgres => rows!(sqlx::PgConnection, i32),
+        DbKind::Airflow3Postgres | DbKind::Airflow2Postgres | DbKind::Airflow3PostgresSchema => {
+            rows!(sqlx::PgConnection, i32)
+        }
         DbKind::Airflow3MySql => rows!(sqlx::MySqlConnection, i32),
         DbKind::Airflow3Sqlite => rows!(sqlx::SqliteConnection, i64),
     }
