@@ -424,7 +424,7 @@ async fn a_missing_schema_or_a_schema_without_postgres_is_one_clear_line() {
             &s,
             &out,
             &[
-                "schema \"airflow_typo\" (from --db-schema) does not exist in postgres://airflow@",
+                "schema \"airflow_typo\" (from --db-schema) does not exist in postgres://",
                 "set --db-schema (or AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) to the schema Airflow was migrated into",
             ],
         )
