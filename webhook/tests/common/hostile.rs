@@ -118,12 +118,14 @@ pub struct Attack {
 /// `bytes`, so the webhook that reads it all also parses and stamps it (the most work per byte).
 pub fn big_review(base: &str, bytes: usize) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_str(base).unwrap();
+    let key = "padding.example.com/x";
+    v["request"]["object"]["metadata"]["annotations"][key] =
+        serde_json::Value::String(String::new());
     let len = serde_json::to_vec(&v).unwrap().len();
-    let pad = bytes.saturating_sub(len + 32);
-    v["request"]["object"]["metadata"]["annotations"]["padding.example.com/x"] =
-        serde_json::Value::String("x".repeat(pad));
-    let mut out = serde_json::to_vec(&v).unwrap();
-    out.resize(bytes.max(out.len()), b' ');
+    v["request"]["object"]["metadata"]["annotations"][key] =
+        serde_json::Value::String("x".repeat(bytes.saturating_sub(len)));
+    let out = serde_json::to_vec(&v).unwrap();
+    assert_eq!(out.len(), bytes.max(len));
     out
 }
 
