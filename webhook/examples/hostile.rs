@@ -103,7 +103,7 @@ async fn bench(opts: Opts) {
     let mut calm = creates_for(&pods, "calm", opts.concurrency, seconds).await;
     let rss_calm = peak_rss_mib(pid);
     let plan = Plan::issue();
-    let attack = Attack::start(hook.addr, &ca.pem, &plan, &body_file);
+    let attack = Attack::start(hook.addr, hook.metrics, &ca.pem, &plan, &body_file);
     tokio::time::sleep(Duration::from_secs(5)).await; // let it build up
     let mut loaded = creates_for(&pods, "loaded", opts.concurrency, seconds).await;
     let stats = attack.stats.clone();

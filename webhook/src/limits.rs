@@ -80,6 +80,10 @@ pub const HTTP2_WINDOW: u32 = 65_535;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// HTTP/2 send buffer per stream (our answers are a few KB).
 pub const HTTP2_MAX_SEND_BUF: usize = 64 * 1024;
+/// After this many answers in a row were 503 (shed at a bound) on one connection, the connection is
+/// closed (HTTP/2: GOAWAY): a client that keeps sending what is refused pays a new handshake for every
+/// connection's worth of streams instead of costing one cheap stream each.
+pub const SHED_BEFORE_CLOSE: u32 = 32;
 /// A body whose declared `Content-Length` is at most this is "small" (the AdmissionReview of an
 /// ordinary pod is 5–50 KB) and may use all of [`Limits::max_inflight_body_bytes`]; larger bodies, and
 /// bodies without a `Content-Length`, may use only three quarters of it, so a flood of large bodies

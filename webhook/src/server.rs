@@ -19,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,7 +29,7 @@ use hyper_util::server::graceful::GracefulConnection;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
@@ -430,6 +430,11 @@ where
                     closing = Some(Instant::now());
                 }
             }
+            () = activity.close.notified(), if closing.is_none() => {
+                tracing::debug!("connection closed after {} answers shed in a row", limits::SHED_BEFORE_CLOSE);
+                conn.as_mut().graceful_shutdown();
+                closing = Some(Instant::now());
+            }
             () = stopped(&mut stop), if closing.is_none() => {
                 if activity.requests.load(Ordering::Acquire) == 0 {
                     return;
@@ -451,6 +456,10 @@ struct Activity {
     requests: AtomicUsize,
     /// When the last request ended, in ms after `epoch`.
     last_end_ms: AtomicU64,
+    /// Answers in a row that were 503 (load shed).
+    shed_in_a_row: AtomicU32,
+    /// Notified when the connection is to be closed ([`limits::SHED_BEFORE_CLOSE`]).
+    close: Notify,
 }
 
 impl Activity {
@@ -460,6 +469,21 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             last_end_ms: AtomicU64::new(0),
+            shed_in_a_row: AtomicU32::new(0),
+            close: Notify::new(),
+        }
+    }
+
+    /// Counts an answer; after [`limits::SHED_BEFORE_CLOSE`] 503s in a row, asks for the connection to
+    /// be closed: a client that keeps sending what is refused must reconnect (and pay a handshake)
+    /// instead of costing one cheap stream each.
+    fn answered(&self, status: axum::http::StatusCode) {
+        if status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+            if self.shed_in_a_row.fetch_add(1, Ordering::AcqRel) + 1 == limits::SHED_BEFORE_CLOSE {
+                self.close.notify_one();
+            }
+        } else {
+            self.shed_in_a_row.store(0, Ordering::Release);
         }
     }
 
@@ -485,9 +509,9 @@ struct Counted<S> {
     activity: Arc<Activity>,
 }
 
-impl<S, R> hyper::service::Service<R> for Counted<S>
+impl<S, R, B> hyper::service::Service<R> for Counted<S>
 where
-    S: hyper::service::Service<R>,
+    S: hyper::service::Service<R, Response = axum::http::Response<B>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -503,6 +527,9 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let r = fut.await;
+            if let Ok(resp) = &r {
+                done.0.answered(resp.status());
+            }
             drop(done);
             r
         })

@@ -106,11 +106,11 @@ impl Stats {
     }
 }
 
-/// A running attack.
+/// A running attack, on its own runtime (two threads): the attackers' tasks never queue in front of
+/// the caller's (the pod creates whose latency is measured).
 pub struct Attack {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-    h2: tokio::task::JoinHandle<Vec<String>>,
+    thread: std::thread::JoinHandle<Vec<String>>,
     pub stats: Arc<Stats>,
 }
 
@@ -130,57 +130,100 @@ pub fn big_review(base: &str, bytes: usize) -> Vec<u8> {
 }
 
 impl Attack {
-    /// Starts every attacker against `addr` (TLS, trusting `ca_pem`), bodies from `body_file`.
-    pub fn start(addr: SocketAddr, ca_pem: &str, plan: &Plan, body_file: &Path) -> Attack {
+    /// Starts every attacker against `addr` (TLS, trusting `ca_pem`; its metrics listener at
+    /// `metrics`), bodies from `body_file`.
+    pub fn start(
+        addr: SocketAddr,
+        metrics: SocketAddr,
+        ca_pem: &str,
+        plan: &Plan,
+        body_file: &Path,
+    ) -> Attack {
         let (stop, rx) = watch::channel(false);
         let stats = Arc::new(Stats::default());
         let body: Arc<Vec<u8>> = Arc::new(std::fs::read(body_file).unwrap());
-        let mut tasks = JoinSet::new();
-        let alpns: [&[&[u8]]; 3] = [&[b"h2"], &[b"http/1.1"], &[]];
-        let idle_connectors: Vec<TlsConnector> =
-            alpns.iter().map(|a| connector(&[ca_pem], a)).collect();
-        let h1 = connector(&[ca_pem], &[b"http/1.1"]);
-        for i in 0..plan.idle {
-            let c = idle_connectors[i % 3].clone();
-            tasks.spawn(idle(addr, c, rx.clone(), stats.clone(), plan.retry_delay));
-        }
-        for _ in 0..plan.slow {
-            tasks.spawn(sender(
-                addr,
-                h1.clone(),
-                body.clone(),
-                Some(plan.slow_rate),
-                rx.clone(),
-                stats.clone(),
-                plan.retry_delay,
-            ));
-        }
-        for _ in 0..plan.fast {
-            tasks.spawn(sender(
-                addr,
-                h1.clone(),
-                body.clone(),
-                None,
-                rx.clone(),
-                stats.clone(),
-                plan.retry_delay,
-            ));
-        }
-        let h2 = tokio::spawn(h2load(addr, plan.clone(), body_file.to_owned(), rx));
+        let (ca_pem, plan, body_file, st) = (
+            ca_pem.to_owned(),
+            plan.clone(),
+            body_file.to_owned(),
+            stats.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(run(addr, ca_pem, plan, body, body_file, metrics, rx, st))
+        });
         Attack {
             stop,
-            tasks,
-            h2,
+            thread,
             stats,
         }
     }
 
     /// Stops every attacker; returns h2load's summary lines (one run per line).
-    pub async fn stop(mut self) -> Vec<String> {
+    pub async fn stop(self) -> Vec<String> {
         let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
-        self.h2.await.unwrap()
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join().unwrap())
+            .await
+            .unwrap()
     }
+}
+
+async fn run(
+    addr: SocketAddr,
+    ca_pem: String,
+    plan: Plan,
+    body: Arc<Vec<u8>>,
+    body_file: PathBuf,
+    metrics: SocketAddr,
+    rx: watch::Receiver<bool>,
+    stats: Arc<Stats>,
+) -> Vec<String> {
+    // h2load first, so its connections get in before the idle ones fill the connection limit; the
+    // rest once the webhook has counted them (or after 10 s).
+    let h2 = tokio::spawn(h2load(addr, plan.clone(), body_file, rx.clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && h2_connections(metrics).await < plan.h2_clients as u64 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut tasks = JoinSet::new();
+    let alpns: [&[&[u8]]; 3] = [&[b"h2"], &[b"http/1.1"], &[]];
+    let idle_connectors: Vec<TlsConnector> =
+        alpns.iter().map(|a| connector(&[&ca_pem], a)).collect();
+    let h1 = connector(&[&ca_pem], &[b"http/1.1"]);
+    for i in 0..plan.slow + plan.fast {
+        let rate = (i < plan.slow).then_some(plan.slow_rate);
+        tasks.spawn(sender(
+            addr,
+            h1.clone(),
+            body.clone(),
+            rate,
+            rx.clone(),
+            stats.clone(),
+            plan.retry_delay,
+        ));
+    }
+    for i in 0..plan.idle {
+        let c = idle_connectors[i % 3].clone();
+        tasks.spawn(idle(addr, c, rx.clone(), stats.clone(), plan.retry_delay));
+    }
+    while tasks.join_next().await.is_some() {}
+    h2.await.unwrap()
+}
+
+/// `kpo_webhook_connections_total{protocol="h2"}` from the webhook's metrics listener (0 if unknown).
+async fn h2_connections(metrics: SocketAddr) -> u64 {
+    let Ok((_, text)) = super::http_get(metrics, "/metrics").await else {
+        return 0;
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix(r#"kpo_webhook_connections_total{protocol="h2"} "#))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {
@@ -325,8 +368,8 @@ fn status_of(buf: &[u8]) -> Option<u16> {
     line.split(' ').nth(1)?.parse().ok()
 }
 
-/// Runs h2load (HTTP/2 over TLS, `h2_clients` × `h2_streams` POSTs of the body) in 10 s runs until
-/// stopped; returns each run's summary.
+/// Runs h2load (HTTP/2 over TLS, `h2_clients` × `h2_streams` POSTs of the body) until stopped (a
+/// new run if one ends earlier); returns each run's summary.
 async fn h2load(
     addr: SocketAddr,
     plan: Plan,
@@ -335,10 +378,13 @@ async fn h2load(
 ) -> Vec<String> {
     let mut runs = Vec::new();
     while !*stop.borrow() {
-        let mut child = tokio::process::Command::new("h2load")
+        // At nice 10: on a cluster the attacker runs on other nodes and does not take the apiserver's
+        // CPU; here it shares this machine's cores with the apiserver, etcd and the webhook.
+        let mut child = tokio::process::Command::new("nice")
+            .args(["-n", "10", "h2load"])
             .arg(format!("--clients={}", plan.h2_clients))
             .arg(format!("--max-concurrent-streams={}", plan.h2_streams))
-            .arg("--duration=10")
+            .arg("--duration=3600")
             .arg("--threads=1")
             .arg(format!("--data={}", body.display()))
             .arg("--header=content-type: application/json")
@@ -355,8 +401,12 @@ async fn h2load(
                 let _ = child.wait().await;
             }
             () = stopped(&mut stop) => {
+                // SIGINT: h2load prints its summary and exits.
+                if let Some(pid) = child.id() {
+                    let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(10), out.read_to_string(&mut text)).await;
                 let _ = child.kill().await;
-                let _ = out.read_to_string(&mut text).await;
             }
         }
         let summary: Vec<&str> = text
