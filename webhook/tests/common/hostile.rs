@@ -173,6 +173,7 @@ impl Attack {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the attack's whole configuration, moved onto its thread
 async fn run(
     addr: SocketAddr,
     ca_pem: String,
