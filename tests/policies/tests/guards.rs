@@ -1,19 +1,20 @@
 //! `manifests/base/guards.yaml` on the real kube-apiserver: the three ValidatingAdmissionPolicies,
 //! installed scoped to each test's namespace (testsupport::admission), judged on real requests made as
 //! the identities that make them in production (impersonated: the Airflow worker, the sweeper's service
-//! account, another user, a stamp editor named in the guards' ConfigMap).
+//! account, another user, a stamp editor named in the policy).
 //!
 //! * honest creator: forged `created-by` refused at CREATE; our webhook's stamp (through the base's own
 //!   MutatingWebhookConfiguration, the webhook in process) and unstamped pods always admitted; a forged
 //!   stamp surviving a webhook that fails open is refused;
 //! * immutability: any add, change or removal of a `kpo-sweeper.io/` annotation or label on UPDATE
-//!   (patch, update, status) is refused unless the requester is listed in the ConfigMap;
+//!   (patch, update, status) is refused unless the requester is named in the policy's editor lists;
 //! * sweeper scope: the sweeper's service account deletes KPO pods only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Error};
 use policies::hook::{self, RunningWebhook};
@@ -100,16 +101,16 @@ impl Guarded {
         admission::grant_pods(&admin, &ns, "group-editor", GROUP_EDITOR, &all).await;
         // The sweeper's Role in manifests/base: list and delete.
         admission::grant_pods(&admin, &ns, "sweeper", SWEEPER, &["list", "delete"]).await;
-        let params = BTreeMap::from([
-            ("stamp-editors".to_owned(), editors.to_owned()),
-            ("stamp-editor-groups".to_owned(), editor_groups.to_owned()),
+        let variables = BTreeMap::from([
+            ("editors".to_owned(), editors.to_owned()),
+            ("editorGroups".to_owned(), editor_groups.to_owned()),
         ]);
         let objs = admission::manifest_objects(&guards_manifest());
         assert_eq!(
             admission::of_kind(&objs, "ValidatingAdmissionPolicy").len(),
             3
         );
-        let installed = admission::install_scoped(&admin, &objs, &ns, &params).await;
+        let installed = admission::install_scoped(&admin, &objs, &ns, &variables).await;
         let api = |c: Client| Api::<Pod>::namespaced(c, &ns);
         let auth = ["system:authenticated"];
         let worker = api(testsupport::impersonating_client(WORKER, WORKER_GROUPS).await);
@@ -220,7 +221,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_creator_refuses_forged_stamps_and_never_our_webhooks() {
-    guarded("guard-creator", "", "", |g| async move {
+    guarded("guard-creator", "[]", "[]", |g| async move {
         // Our webhook, through the base's MutatingWebhookConfiguration, in this namespace.
         let hook = RunningWebhook::start().await;
         let config = hook::register(&g.admin, &g.ns, hook.addr, &hook.ca_pem).await;
@@ -393,7 +394,7 @@ fn hook_ca() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stamps_cannot_be_edited_but_by_listed_editors() {
-    guarded("guard-immutable", "", EDITOR_GROUP, |g| async move {
+    guarded("guard-immutable", "[]", &format!("['{EDITOR_GROUP}']"), |g| async move {
         let stamped = create(
             &g.worker,
             &pod("stamped", &kpo_labels(), Some(&stamp_annotations(WORKER))),
@@ -424,7 +425,7 @@ async fn stamps_cannot_be_edited_but_by_listed_editors() {
             .await
             .unwrap();
 
-        let says = ["cannot be edited after creation", "stamp-editors"];
+        let says = ["cannot be edited after creation", "variable editors"];
         // Change created-by (the worker itself, and someone else).
         for api in [&g.worker, &g.mallory] {
             let m = refused(
@@ -537,28 +538,30 @@ async fn stamps_cannot_be_edited_but_by_listed_editors() {
             "the stamp is as created"
         );
 
-        // A member of a group named in stamp-editor-groups may repair stamps.
+        // A member of a group named in the policy's `editorGroups` may repair stamps.
         let repaired = g
             .group_editor
             .patch("stamped", &pp, &merge(json!({"metadata": {"annotations": {stamp::TRY_NUMBER: "6"}}})))
             .await
             .unwrap();
         assert_eq!(repaired.metadata.annotations.unwrap()[stamp::TRY_NUMBER], "6");
-        // A user not (yet) named in stamp-editors may not; once named in the ConfigMap, they may.
+        // A user not (yet) named in `editors` may not; once named there, they may.
         let repair = merge(json!({"metadata": {"annotations": {stamp::CREATED_BY: WORKER, stamp::ADMITTED_AT: null}}}));
         refused(
             g.editor.patch("stamped", &pp, &repair).await,
             "kpo-sweeper-stamp-immutable",
             &[&format!("by {EDITOR}")],
         );
-        let cms: Api<ConfigMap> = Api::namespaced(g.admin.clone(), &g.ns);
-        cms.patch(
-            "kpo-sweeper-guards",
-            &pp,
-            &merge(json!({"data": {"stamp-editors": format!("someone-else, {EDITOR}")}})),
-        )
-        .await
-        .unwrap();
+        // Name them in the policy's `editors` variable, as an operator would.
+        let vaps: Api<ValidatingAdmissionPolicy> = Api::all(g.admin.clone());
+        let name = g.installed.name("kpo-sweeper-stamp-immutable");
+        let mut vap = vaps.get(&name).await.unwrap();
+        for v in vap.spec.as_mut().unwrap().variables.iter_mut().flatten() {
+            if v.name == "editors" {
+                v.expression = format!("['someone-else', '{EDITOR}']");
+            }
+        }
+        vaps.replace(&name, &PostParams::default(), &vap).await.unwrap();
         admission::wait_until("the editor is exempt", Duration::from_secs(30), || {
             let (api, repair) = (g.editor.clone(), repair.clone());
             async move { api.patch("stamped", &PatchParams::default(), &repair).await.is_ok() }
@@ -574,7 +577,7 @@ async fn stamps_cannot_be_edited_but_by_listed_editors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_kpo_pods_only() {
-    guarded("guard-sweeper", "", "", |g| async move {
+    guarded("guard-sweeper", "[]", "[]", |g| async move {
         let kpo = create(&g.worker, &pod("kpo", &kpo_labels(), None))
             .await
             .unwrap();

@@ -31,7 +31,6 @@ fn overlay_replaces_the_webhook_server_with_the_policy() {
         let mut bindings = names(objs, "ValidatingAdmissionPolicyBinding");
         bindings.sort();
         assert_eq!(bindings, guards);
-        assert!(names(objs, "ConfigMap").contains(&"kpo-sweeper-guards".to_owned()));
         assert!(names(objs, "CronJob").contains(&"kpo-sweeper-sweeper".to_owned()));
         assert!(names(objs, "Role").contains(&"kpo-sweeper-sweeper".to_owned()));
     }

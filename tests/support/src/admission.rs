@@ -6,9 +6,10 @@
 //!
 //! Scoping changes only names and bindings: each policy and binding gets a suffix, each binding's
 //! `policyName` follows, each binding's `matchResources.namespaceSelector` gets one more requirement
-//! (`kubernetes.io/metadata.name In [<ns>]`, kept ANDed with whatever the manifest selects), and a
-//! `paramRef` reads its ConfigMap from the test namespace. The policies' CEL, match constraints, match
-//! conditions, failure policies and the bindings' actions are the manifests' own.
+//! (`kubernetes.io/metadata.name In [<ns>]`, kept ANDed with whatever the manifest selects). The
+//! policies' CEL, match constraints, match
+//! conditions, failure policies and the bindings' actions are the manifests' own (a test may replace a
+//! policy variable's expression, as an operator would: the stamp editors).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -20,7 +21,6 @@ use k8s_openapi::api::admissionregistration::v1::{
     MatchResources, MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding,
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::Client;
@@ -155,13 +155,13 @@ fn scope_to(mr: Option<MatchResources>, ns: &str) -> MatchResources {
 }
 
 /// Installs every ValidatingAdmissionPolicy, MutatingAdmissionPolicy and binding of `objs`, scoped to
-/// namespace `ns` (see the module doc), and every ConfigMap a binding's `paramRef` names, into `ns`,
-/// with `params` merged over its data. Returns what to remove afterwards.
+/// namespace `ns` (see the module doc). `variables` replaces the CEL expression of each policy variable
+/// it names (how an operator lists the stamp editors). Returns what to remove afterwards.
 pub async fn install_scoped(
     client: &Client,
     objs: &[Value],
     ns: &str,
-    params: &BTreeMap<String, String>,
+    variables: &BTreeMap<String, String>,
 ) -> Installed {
     let suffix = crate::random_suffix(6);
     let scoped = |name: &Option<String>| format!("{}-{suffix}", name.as_deref().unwrap_or("x"));
@@ -177,6 +177,11 @@ pub async fn install_scoped(
         // Fields the server owns, if kubectl printed any.
         if let Some(m) = v["metadata"].as_object_mut() {
             m.remove("creationTimestamp");
+        }
+        for var in v["spec"]["variables"].as_array_mut().into_iter().flatten() {
+            if let Some(e) = var["name"].as_str().and_then(|n| variables.get(n)) {
+                var["expression"] = Value::String(e.clone());
+            }
         }
         v
     };
@@ -218,12 +223,10 @@ pub async fn install_scoped(
                 let spec = &mut b.spec;
                 spec.policy_name = scoped(&Some(spec.policy_name.clone()));
                 spec.match_resources = Some(scope_to(spec.match_resources.take(), ns));
-                if let Some(p) = spec.param_ref.as_mut() {
-                    let cm_name = p.name.clone().expect("paramRef by name");
-                    let source = p.namespace.clone().unwrap_or_default();
-                    copy_params(client, objs, &cm_name, &source, ns, params).await;
-                    p.namespace = Some(ns.to_owned());
-                }
+                assert!(
+                    spec.param_ref.is_none(),
+                    "scoping a binding's paramRef is not implemented"
+                );
                 Api::<ValidatingAdmissionPolicyBinding>::all(client.clone())
                     .create(&pp, &b)
                     .await
@@ -240,7 +243,7 @@ pub async fn install_scoped(
                 spec.match_resources = Some(scope_to(spec.match_resources.take(), ns));
                 assert!(
                     spec.param_ref.is_none(),
-                    "scoping a MutatingAdmissionPolicyBinding's paramRef is not implemented"
+                    "scoping a binding's paramRef is not implemented"
                 );
                 Api::<MutatingAdmissionPolicyBinding>::all(client.clone())
                     .create(&pp, &b)
@@ -260,39 +263,6 @@ pub async fn install_scoped(
         created,
         suffix,
     }
-}
-
-/// Copies the manifest's ConfigMap `name` (of namespace `source`) into `ns`, `params` merged over its
-/// data; an existing copy is replaced.
-async fn copy_params(
-    client: &Client,
-    objs: &[Value],
-    name: &str,
-    source: &str,
-    ns: &str,
-    params: &BTreeMap<String, String>,
-) {
-    let found = objs
-        .iter()
-        .find(|o| {
-            o["kind"] == "ConfigMap"
-                && o["metadata"]["name"] == name
-                && o["metadata"]["namespace"].as_str().unwrap_or_default() == source
-        })
-        .unwrap_or_else(|| panic!("the manifests have no ConfigMap {source}/{name}"));
-    let mut cm: ConfigMap = serde_json::from_value(found.clone()).unwrap();
-    cm.metadata = ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: Some(ns.to_owned()),
-        ..ObjectMeta::default()
-    };
-    let data = cm.data.get_or_insert_with(BTreeMap::new);
-    data.extend(params.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let api = Api::<ConfigMap>::namespaced(client.clone(), ns);
-    let _ = api.delete(name, &DeleteParams::default()).await;
-    api.create(&PostParams::default(), &cm)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create ConfigMap {ns}/{name}: {e}"));
 }
 
 /// Grants `user` the pod `verbs` in `ns` (a Role and RoleBinding named `role`; RBAC is on and the
