@@ -158,6 +158,11 @@ impl Airflow {
             ("AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL", "2".to_owned()),
             ("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "5".to_owned()),
             ("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO".to_owned()),
+            // The scheduler serves task logs on this port (default 8793): one per deployment.
+            (
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+                free_port().to_string(),
+            ),
             ("KPO_E2E_NAMESPACE", dag.namespace.clone()),
             ("KPO_E2E_KUBECONFIG", dag.kubeconfig.display().to_string()),
             ("KPO_E2E_TOLERATION_KEY", dag.toleration_key.clone()),

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Paths of the workspace's binaries: `webhook`, `sweeper`, `certs`.
@@ -20,32 +21,28 @@ pub struct Binaries {
     pub certs: PathBuf,
 }
 
-/// Builds the `webhook`, `sweeper` and `certs` binaries (`cargo build --locked`, a no-op when they are
-/// fresh) and takes their paths from cargo's own JSON messages, so `CARGO_TARGET_DIR` and profiles need no
-/// guessing (`CARGO_BIN_EXE_*` exists only for a package's own binaries).
+/// The `webhook`, `sweeper` and `certs` binaries, fresh: `cargo test --workspace --locked --no-run` (what
+/// `make test` itself runs, so there a no-op that rebuilds nothing, features and profile being the same),
+/// with their paths taken from cargo's own JSON messages (`CARGO_BIN_EXE_*` exists only for a package's
+/// own binaries). Run alone (`cargo test -p airflow-e2e`), the first call builds the workspace's tests.
 pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
         let out = Command::new(env!("CARGO"))
             .current_dir(workspace_root())
             .args([
-                "build",
+                "test",
+                "--workspace",
                 "--locked",
-                "-p",
-                "webhook",
-                "-p",
-                "sweeper",
-                "-p",
-                "certs",
-                "--bins",
+                "--no-run",
                 "--message-format=json-render-diagnostics",
             ])
             .stderr(Stdio::inherit())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {} build: {e}", env!("CARGO")));
+            .unwrap_or_else(|e| panic!("cannot run {} test --no-run: {e}", env!("CARGO")));
         assert!(
             out.status.success(),
-            "cargo build -p webhook -p sweeper -p certs failed ({})",
+            "cargo test --workspace --no-run failed ({})",
             out.status
         );
         let mut exes = BTreeMap::new();
@@ -53,7 +50,14 @@ pub fn binaries() -> &'static Binaries {
             let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };
+            // The plain binary (cargo builds it for the package's integration tests), not its unit-test
+            // harness (same target, profile.test true).
+            let is_bin = msg["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+                && msg["profile"]["test"] == false;
             if msg["reason"] == "compiler-artifact"
+                && is_bin
                 && let (Some(name), Some(exe)) =
                     (msg["target"]["name"].as_str(), msg["executable"].as_str())
             {
@@ -62,7 +66,7 @@ pub fn binaries() -> &'static Binaries {
         }
         let mut take = |name: &str| {
             exes.remove(name)
-                .unwrap_or_else(|| panic!("cargo build reported no `{name}` executable"))
+                .unwrap_or_else(|| panic!("cargo test --no-run reported no `{name}` binary"))
         };
         Binaries {
             webhook: take("webhook"),
