@@ -129,6 +129,10 @@ pub struct Args {
     /// Log format on stderr (RUST_LOG sets the level, default info).
     #[arg(long, env = "KPO_SWEEPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Interval mode: --interval, --metrics-listen (interval.rs).
+    #[command(flatten)]
+    pub interval: crate::interval::IntervalArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -230,6 +234,8 @@ mod tests {
             "strict-retry",
             "grace-period",
             "log-format",
+            "interval",
+            "metrics-listen",
         ];
         want.sort_unstable();
         assert_eq!(longs, want);

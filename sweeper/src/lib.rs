@@ -16,6 +16,8 @@ pub mod db;
 pub mod decide;
 pub mod error;
 pub mod gate;
+pub mod interval;
+pub mod metrics;
 pub mod pods;
 pub mod report;
 pub mod retry;
@@ -57,6 +59,8 @@ pub struct Outcome {
     pub exit: u8,
     /// Why the breaker tripped, when it did.
     pub breaker: Option<String>,
+    /// How long each phase took (interval mode's metrics).
+    pub phases: metrics::Phases,
 }
 
 async fn kube_client(args: &Args) -> Result<Client> {
@@ -85,7 +89,7 @@ async fn kube_client(args: &Args) -> Result<Client> {
     Client::try_from(config).map_err(|e| Error::KubeConfig(e.to_string()))
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     k8s_openapi::jiff::Timestamp::now().as_second()
 }
 
@@ -110,6 +114,8 @@ pub struct Plan {
     pub active_tis: usize,
     /// Why the breaker tripped, when it did.
     pub breaker: Option<String>,
+    /// How long the list, db and decide phases took.
+    pub phases: metrics::Phases,
 }
 
 /// Lists the pods, then reads the DB, then decides: everything up to the first delete.
@@ -134,6 +140,7 @@ pub async fn plan(args: Args) -> Result<Plan> {
         strict_retry,
         grace_period,
         log_format: _,
+        interval: _,
     } = args.clone();
     if !all_namespaces && namespaces.is_empty() {
         return Err(Error::Args(
@@ -169,15 +176,20 @@ pub async fn plan(args: Args) -> Result<Plan> {
         page_size: pods::PAGE_SIZE,
     };
     // Connecting reads nothing, so it overlaps the LIST; the query starts after it.
-    let (pods, db) = tokio::join!(pods::list(&client, &scope), db::Db::connect(&url));
+    let ((pods, list_time), (db, connect_time)) = tokio::join!(
+        metrics::timed(pods::list(&client, &scope)),
+        metrics::timed(db::Db::connect(&url))
+    );
     let mut pods = pods?;
     let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     tracing::debug!(pods = pods.len(), "listed pods");
 
-    let active = db.active_tis().await?;
+    let (active, query_time) = metrics::timed(db.active_tis()).await;
+    let active = active?;
     tracing::debug!(active = active.len(), db = %url, "read active task instances");
 
+    let decide_start = Instant::now();
     let now = now_secs();
     let siblings = SiblingIndex::build(&pods, &cfg);
     let decisions: Vec<Decision> = pods
@@ -197,6 +209,12 @@ pub async fn plan(args: Args) -> Result<Plan> {
     .check(zombies, in_scope)
     .err()
     .map(|t| t.0);
+    let phases = metrics::Phases {
+        list: Some(list_time),
+        db: Some(connect_time + query_time),
+        decide: Some(decide_start.elapsed()),
+        delete: None,
+    };
     Ok(Plan {
         started,
         started_at,
@@ -209,6 +227,7 @@ pub async fn plan(args: Args) -> Result<Plan> {
         decisions,
         active_tis: active.len(),
         breaker,
+        phases,
     })
 }
 
@@ -228,6 +247,7 @@ impl Plan {
             mut decisions,
             active_tis,
             breaker,
+            mut phases,
         } = self;
         let mut actions = vec![Action::None; pods.len()];
         let mut exit = exit::OK;
@@ -247,7 +267,9 @@ impl Plan {
                 .filter(|(_, d)| d.is_zombie())
                 .filter_map(|(p, _)| p.key().map(|(k, _)| k.clone()))
                 .collect();
-            let fresh = db.reread(&candidates).await?;
+            let (fresh, reread_time) = metrics::timed(db.reread(&candidates)).await;
+            metrics::Phases::add(&mut phases.db, reread_time);
+            let fresh = fresh?;
             let now = now_secs();
             let siblings = SiblingIndex::build(&pods, &cfg);
             let mut targets = Vec::new();
@@ -273,7 +295,9 @@ impl Plan {
                 grace_period,
                 instance: act::default_instance(),
             };
-            let outcomes = act::delete_all(&client, &targets, &act_cfg).await;
+            let (outcomes, delete_time) =
+                metrics::timed(act::delete_all(&client, &targets, &act_cfg)).await;
+            phases.delete = Some(delete_time);
             for (i, o) in target_idx.into_iter().zip(outcomes) {
                 actions[i] = match o {
                     act::Outcome::Deleted => Action::Deleted,
@@ -311,6 +335,7 @@ impl Plan {
             },
             exit,
             breaker,
+            phases,
         })
     }
 }
