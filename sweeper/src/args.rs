@@ -18,12 +18,24 @@ to the identity that creates this deployment's KPO pods (the Airflow workers' se
 system:serviceaccount:airflow:airflow-worker); pods stamped by anyone else are skipped. --delete
 without --owner works, with a warning.
 
---unstamped: pods without the webhook's stamp (created while it was absent or down) are skipped
-(keep, the default) or judged on their labels alone (sweep; --owner cannot be checked for them).
+--unstamped: pods without the webhook's stamp (created while it was absent, down or bypassed) are
+kept and reported with reason `unstamped` and their own count (keep, the default; the run warns
+once with the count, since their zombies are then never swept), or judged on their labels alone
+(sweep). --owner cannot be checked for unstamped pods: `--unstamped sweep --owner` warns, and
+`--unstamped sweep --all-namespaces` is refused.
+
+Wrong database: a pod whose DAG the database does not know (its `dag` table) is kept, reason
+`unknown-dag`: a --db-url pointing at staging, a restored backup or a fresh database keeps every pod.
 
 Circuit breaker: the run deletes nothing and exits 2 when the zombies exceed --max-deletions, or
-exceed --max-fraction of the pods in scope (checked from 5 zombies up). The message says which
-flag would let the run through; review a dry run first.
+exceed --max-fraction of the pods judged against the database (rows 9-13 of the decision table:
+owned, unidentifiable, too young, terminating and unknown-DAG pods do not count). The fraction is
+checked from 5 zombies up, so that one zombie among few pods does not trip it. The message says
+which flag would let the run through; review a dry run first.
+
+Deletes go in batches: each batch's task instances are read again right before its deletes, and no
+DELETE is sent more than 10 s after the re-read that justified it (a late batch is read again).
+Age (--min-age) counts from the later of the stamp's admitted-at and the pod's creationTimestamp.
 
 Exit codes:
   0  done (in a dry run: nothing deleted)
@@ -51,7 +63,7 @@ pub struct Args {
         value_name = "URL",
         hide_env_values = true
     )]
-    pub db_url: Option<String>,
+    pub db_url: Option<SecretUrl>,
 
     /// Namespace to sweep (repeatable; comma-separated in the env var).
     #[arg(
@@ -84,12 +96,13 @@ pub struct Args {
     #[arg(long, env = "KPO_SWEEPER_MAX_DELETIONS", value_name = "N", default_value_t = gate::DEFAULT_MAX_DELETIONS)]
     pub max_deletions: u64,
 
-    /// Circuit breaker: largest fraction (0.0–1.0) of the in-scope pods that may be zombies
-    /// (checked from 5 zombies up).
+    /// Circuit breaker: largest fraction (0.0–1.0) of the pods judged against the database that may
+    /// be zombies (checked from 5 zombies up).
     #[arg(long, env = "KPO_SWEEPER_MAX_FRACTION", value_name = "F", default_value_t = gate::DEFAULT_MAX_FRACTION, value_parser = parse_fraction)]
     pub max_fraction: f64,
 
-    /// Pods younger than this are kept (0s, 90s, 5m, 1h, 1h30m).
+    /// Pods younger than this are kept (0s, 90s, 5m, 1h, 1h30m), counted from the later of the
+    /// stamp's admitted-at and creationTimestamp.
     #[arg(long, env = "KPO_SWEEPER_MIN_AGE", value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub min_age: u64,
 
@@ -107,7 +120,7 @@ pub struct Args {
     )]
     pub owners: Vec<String>,
 
-    /// What to do with pods that carry no stamp from the webhook.
+    /// What to do with pods that carry no stamp from the webhook (keep: reported `unstamped`).
     #[arg(long, env = "KPO_SWEEPER_UNSTAMPED", value_enum, default_value_t = Unstamped::Keep)]
     pub unstamped: Unstamped,
 
@@ -133,6 +146,39 @@ pub struct Args {
     /// Interval mode: --interval, --metrics-listen (interval.rs).
     #[command(flatten)]
     pub interval: crate::interval::IntervalArgs,
+}
+
+/// A database URL as given: its `Debug` never shows it (it may hold a password), so neither does
+/// `Args`' own `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL as written, password included: only for parsing it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The redacted form, as every message shows it.
+        let (shown, _) = crate::db::redacted(&self.0);
+        write!(f, "SecretUrl({shown:?})")
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(s: String) -> Self {
+        SecretUrl(s)
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(s.to_owned()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -288,6 +334,9 @@ mod tests {
             "Dry run is the default",
             "--owner:",
             "KPO_SWEEPER_DB_URL",
+            "checked from 5 zombies up",
+            "unknown-dag",
+            "`unstamped`",
         ] {
             assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
         }

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use sqlx::{Connection, Executor, Row};
 use tikey::TiKey;
 
-use crate::decide::{ActiveMap, ActiveTi};
+use crate::decide::{ActiveMap, ActiveTi, KnownDags, insert_active};
 use crate::error::{Error, Result};
 
 /// How long connecting may take.
@@ -189,18 +189,121 @@ fn mysql_params(rest: &str) -> String {
     }
 }
 
-/// The URL with the password cut out, and the password itself (as written and decoded).
+/// What messages show of `url`, and the strings scrubbed from driver messages (see [`DbUrl`]).
+pub fn redacted(url: &str) -> (String, Vec<String>) {
+    redact_url(url)
+}
+
+/// The URL with the password cut out, and every string that may be the password (as written and
+/// percent-decoded), longest first, to scrub from driver messages.
+///
+/// Whatever the input — a URL, a malformed one (`postgresql:/u:pw@h/db`, `u:pw@h/db`), a libpq
+/// `key=value` string, a password holding `@ : / ? # &` unencoded — the display never holds the
+/// password: what cannot be redacted with certainty is not shown at all.
 fn redact_url(url: &str) -> (String, Vec<String>) {
-    let Some(idx) = url.find("://") else {
-        // Not a URL (a libpq `host=… password=…` string, say): never echo a password in it.
-        if url.to_ascii_lowercase().contains("password") {
-            return (
-                "(a connection string with a password, not shown)".to_owned(),
-                Vec::new(),
-            );
-        }
-        return (url.to_owned(), Vec::new());
+    let mut secrets = secret_candidates(url);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let display = match url.find("://") {
+        Some(idx) if is_scheme(&url[..idx]) => redact_well_formed(url, idx),
+        // `sqlite:relative.db`: a path, nothing secret in it.
+        None if is_plain_sqlite(url) => url.to_owned(),
+        _ => not_shown(url),
     };
+    // The last guard: a display that still holds any candidate is not shown.
+    if secrets
+        .iter()
+        .any(|s| !s.is_empty() && display.contains(s.as_str()))
+    {
+        return (not_shown(url), secrets);
+    }
+    (display, secrets)
+}
+
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.` (SQLAlchemy's `dialect+driver`).
+fn is_scheme(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic())
+        && c.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '+' | '-' | '.'))
+}
+
+/// `sqlite:` followed by a path with no `@`, `:` or `=` in it.
+fn is_plain_sqlite(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite:"))
+        && !url[7..].contains(['@', ':', '='])
+}
+
+/// What is shown of an input that cannot be shown: its dialect when it starts with a known one.
+fn not_shown(url: &str) -> String {
+    let head = url.split([':', '/']).next().unwrap_or_default();
+    let dialect = head
+        .split('+')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let known = matches!(
+        dialect.as_str(),
+        "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite"
+    ) && head
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '_');
+    if known {
+        format!("{head}://… (malformed URL, not shown: it may hold a password)")
+    } else {
+        "(a connection string that may hold a password, not shown)".to_owned()
+    }
+}
+
+/// Every substring that may be the password: after `user:` up to the first and up to the last `@`
+/// (SQLAlchemy stops at the first, a password with an unencoded `@` runs to the last); after any
+/// `password=` up to the next separator and up to the end; each also percent-decoded.
+fn secret_candidates(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Where the user info starts: after `scheme://`, else after a leading dialect.
+    let mut bodies = Vec::new();
+    match url.find("://") {
+        Some(i) if is_scheme(&url[..i]) => bodies.push(&url[i + 3..]),
+        _ => {
+            // `scheme:/u:pw@h`, `scheme:u:pw@h` or `u:pw@h`: skip a leading dialect and slashes.
+            let rest = match url.split_once(':') {
+                Some((head, rest)) if is_scheme(head) && rest.contains(':') => rest,
+                _ => url,
+            };
+            bodies.push(rest.trim_start_matches('/'));
+        }
+    }
+    for body in bodies {
+        if let Some(colon) = body.find(':') {
+            let after = &body[colon + 1..];
+            if let Some(first) = after.find('@') {
+                out.push(after[..first].to_owned());
+            }
+            if let Some(last) = after.rfind('@') {
+                out.push(after[..last].to_owned());
+            }
+        }
+    }
+    let lower = url.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password") {
+        let start = from + i + "password".len();
+        let rest = url[start..].trim_start_matches([' ', '=', ':']);
+        let rest = rest.trim_start_matches(['\'', '"']);
+        let end = rest.find(['&', ' ', '\'', '"', ';']).unwrap_or(rest.len());
+        out.push(rest[..end].to_owned());
+        out.push(rest.to_owned());
+        from = start;
+    }
+    let decoded: Vec<String> = out.iter().map(|s| percent_decode(s)).collect();
+    out.extend(decoded);
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `scheme://[user[:password]@]host…`: the password cut out, and any `password=` query parameter
+/// with everything after it.
+fn redact_well_formed(url: &str, idx: usize) -> String {
     let (scheme, rest) = (&url[..idx + 3], &url[idx + 3..]);
     let head_end = rest.find('?').unwrap_or(rest.len());
     // SQLAlchemy reads a password up to the `@` (`user:pa?ss@host`): a `?` in it does not start
@@ -213,46 +316,29 @@ fn redact_url(url: &str) -> (String, Vec<String>) {
         })
     });
     let Some(at) = at else {
-        return (strip_password_param(url), password_params(url));
+        return strip_password_param(url);
     };
     let userinfo = &rest[..at];
     let after = &rest[at..];
     match userinfo.split_once(':') {
-        Some((user, password)) => {
-            let mut secrets = vec![password.to_owned()];
-            let decoded = percent_decode(password);
-            if decoded != password {
-                secrets.push(decoded);
-            }
-            secrets.extend(password_params(url));
-            (
-                strip_password_param(&format!("{scheme}{user}{after}")),
-                secrets,
-            )
-        }
-        None => (strip_password_param(url), password_params(url)),
+        Some((user, _password)) => strip_password_param(&format!("{scheme}{user}{after}")),
+        None => strip_password_param(url),
     }
 }
 
-fn password_params(url: &str) -> Vec<String> {
-    let Some((_, query)) = url.split_once('?') else {
-        return Vec::new();
-    };
-    query
-        .split('&')
-        .filter_map(|kv| kv.strip_prefix("password="))
-        .flat_map(|p| [p.to_owned(), percent_decode(p)])
-        .collect()
-}
-
+/// The URL without its `password=` query parameter, and without anything after it (an unencoded
+/// `&` or `#` may be part of the password).
 fn strip_password_param(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|kv| !kv.starts_with("password="))
-        .collect();
+    let mut kept = Vec::new();
+    for kv in query.split('&') {
+        if kv.to_ascii_lowercase().starts_with("password") {
+            break;
+        }
+        kept.push(kv);
+    }
     if kept.is_empty() {
         base.to_owned()
     } else {
@@ -396,6 +482,38 @@ impl Db {
         self.query(&filters, Some(candidates)).await
     }
 
+    /// Every DAG the database knows (`dag.dag_id`), normalized into label form. The `dag` table
+    /// holds one row per DAG ever parsed (stale ones included), so it is small.
+    pub async fn known_dags(&mut self) -> Result<KnownDags> {
+        const SQL: &str = "SELECT dag_id FROM dag";
+        let mut dags = KnownDags::new();
+        macro_rules! stream {
+            ($conn:expr) => {{
+                let mut rows = sqlx::query(SQL).fetch(&mut *$conn);
+                while let Some(row) = rows.try_next().await? {
+                    dags.insert(tikey::make_safe_label_value(row.try_get::<&str, _>(0)?));
+                }
+                Ok::<(), sqlx::Error>(())
+            }};
+        }
+        let run = async {
+            match &mut self.conn {
+                Conn::Postgres(c) => stream!(c),
+                Conn::MySql(c) => stream!(c),
+                Conn::Sqlite(c) => stream!(c),
+            }
+        };
+        match tokio::time::timeout(QUERY_TIMEOUT, run).await {
+            Err(_) => Err(Error::DbTimeout {
+                db: self.url.display.clone(),
+                what: "reading the dag table from",
+                secs: QUERY_TIMEOUT.as_secs(),
+            }),
+            Ok(Err(e)) => Err(self.classify(e)),
+            Ok(Ok(())) => Ok(dags),
+        }
+    }
+
     async fn query(
         &mut self,
         filters: &[InFilter<'_>],
@@ -417,11 +535,7 @@ impl Db {
             if keep.is_some_and(|k| !k.contains(&key)) {
                 return;
             }
-            let ti = ActiveTi {
-                try_number: try_number.unwrap_or(0),
-                state: state.map(str::to_owned),
-            };
-            insert_merged(&mut map, key, ti);
+            insert_active(&mut map, key, ActiveTi::new(try_number.unwrap_or(0), state));
         };
         macro_rules! stream {
             ($conn:expr) => {{
@@ -485,24 +599,6 @@ impl Db {
             Error::NotAirflowDb { db, cause }
         } else {
             Error::DbQuery { db, cause }
-        }
-    }
-}
-
-/// Two DB rows with the same label-form key (only possible through a hash collision of
-/// `make_safe_label_value`): keep the pod-keeping side of each field.
-fn insert_merged(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
-    match map.entry(key) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(ti);
-        }
-        std::collections::hash_map::Entry::Occupied(mut o) => {
-            let cur = o.get_mut();
-            cur.try_number = cur.try_number.min(ti.try_number);
-            let held = |s: &Option<String>| matches!(s.as_deref(), Some("running" | "deferred"));
-            if held(&ti.state) && !held(&cur.state) {
-                cur.state = ti.state;
-            }
         }
     }
 }
@@ -643,31 +739,12 @@ mod tests {
     }
 
     #[test]
-    fn colliding_keys_merge_towards_keeping() {
+    fn colliding_keys_are_ambiguous() {
         let mut m = ActiveMap::new();
         let k = TiKey::from_db("d", "t", "r", -1);
-        insert_merged(
-            &mut m,
-            k.clone(),
-            ActiveTi {
-                try_number: 3,
-                state: Some("up_for_retry".into()),
-            },
-        );
-        insert_merged(
-            &mut m,
-            k.clone(),
-            ActiveTi {
-                try_number: 2,
-                state: Some("running".into()),
-            },
-        );
-        assert_eq!(
-            m[&k],
-            ActiveTi {
-                try_number: 2,
-                state: Some("running".into())
-            }
-        );
+        insert_active(&mut m, k.clone(), ActiveTi::new(3, Some("up_for_retry")));
+        assert!(!m[&k].ambiguous);
+        insert_active(&mut m, k.clone(), ActiveTi::new(2, Some("running")));
+        assert!(m[&k].ambiguous);
     }
 }

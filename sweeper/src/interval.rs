@@ -6,9 +6,10 @@
 //!   and the next run starts on schedule, from a fresh LIST and a fresh DB connection.
 //! - Runs start every `--interval` from the previous start; a run longer than that is followed at
 //!   once by the next (never two at a time).
-//! - SIGTERM (or SIGINT) ends the loop between runs, or during a run before its first delete (the
-//!   LIST, the DB read and the decision change nothing); once a run deletes, its delete batch (at most
-//!   `--max-deletions` pods) and their Events are finished first. Exit 0.
+//! - SIGTERM (or SIGINT) ends the loop between runs, or during a run before its deletes (the LIST,
+//!   the DB read and the decision change nothing); once a run deletes, the current delete batch (one
+//!   re-read and at most [`crate::BATCH`] deletes with their Events) is finished and no further batch
+//!   starts: the zombies left wait for the next run, after the restart. Exit 0.
 //! - Each run prints its report on stdout as a one-shot run does (`--output json`: one line per run).
 //! - `/readyz` answers 200 once the first run has ended (any outcome); `/healthz` answers 503 when a
 //!   run has been going for longer than 3 intervals (10 minutes at least): a stuck process that the
@@ -32,7 +33,6 @@ use tokio::sync::watch;
 
 use crate::args::{Args, Output, parse_duration};
 use crate::metrics::Metrics;
-use crate::report::Report;
 use crate::{Outcome, exit};
 
 /// The interval-mode flags (flattened into [`Args`]).
@@ -156,7 +156,7 @@ fn stop_signal() -> watch::Receiver<bool> {
             }
         };
         tokio::select! {
-            () = term => tracing::info!("SIGTERM: stopping after the current run's deletes, if any"),
+            () = term => tracing::info!("SIGTERM: stopping between runs, or after the current delete batch"),
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
         }
         let _ = tx.send(true);
@@ -229,12 +229,15 @@ pub async fn run(args: Args, listener: Option<TcpListener>, mut stop: watch::Rec
         };
         // From here on the run is not interrupted: its re-read and its delete batch finish.
         let result = match planned {
-            Ok(plan) => plan.finish().await,
+            Ok(mut plan) => {
+                plan.stop = Some(stop.clone());
+                plan.finish().await
+            }
             Err(e) => Err(e),
         };
         match &result {
             Ok(out) => {
-                metrics.record_outcome(out, unstamped(&out.report), unix_now_f64());
+                metrics.record_outcome(out, out.report.summary.unstamped, unix_now_f64());
                 print(out, output);
             }
             Err(e) => {
@@ -270,15 +273,6 @@ pub async fn run(args: Args, listener: Option<TcpListener>, mut stop: watch::Rec
         delete_failed = metrics.runs("delete-failed"),
         "interval mode stopped"
     );
-}
-
-/// Pods the last run saw without the webhook's stamp.
-fn unstamped(report: &Report) -> usize {
-    report
-        .pods
-        .iter()
-        .filter(|p| p.reason.as_str() == "unstamped")
-        .count()
 }
 
 fn unix_now_f64() -> f64 {

@@ -282,6 +282,11 @@ fn check(m: &Metrics, runs: &[Run], text: &str) {
         last["summary"]["active_tis"].as_u64().unwrap() as f64,
         "{ctx}"
     );
+    assert_eq!(
+        m.get("kpo_sweeper_unstamped_pods"),
+        last["summary"]["unstamped"].as_u64().unwrap() as f64,
+        "{ctx}"
+    );
     let mut want: BTreeMap<String, f64> = BTreeMap::new();
     for p in last["pods"].as_array().unwrap() {
         let series = format!(
@@ -373,6 +378,11 @@ async fn interval_mode_loops_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(deleted_in(&first), ["done"], "{first:#?}");
     let m = p.scrape_and_check().await;
     assert_eq!(m.get("kpo_sweeper_deletions_total"), 1.0);
+    assert_eq!(
+        m.get("kpo_sweeper_unstamped_pods"),
+        1.0,
+        "the pod made without the webhook"
+    );
     assert_eq!(p.get("/readyz").await.0, 200);
     assert_eq!(p.get("/healthz").await.0, 200);
 
