@@ -493,7 +493,7 @@ async fn manifests_apply_and_rbac_is_least_privilege() {
     let cm = find(&objs, "ConfigMap", owner_ref["name"].as_str().unwrap());
     assert_eq!(cm["data"]["owner"], owner.as_str());
     assert_eq!(cm["data"]["target-namespace"], target.as_str());
-    find(&objs, "Job", "kpo-sweeper-certs");
+    find(&objs, "Job", "kpo-sweeper-certs-0.1.0");
     find(&objs, "CronJob", "kpo-sweeper-certs-rotate");
     assert_command_lines_parse(&objs, 4);
     let role = find(&objs, "Role", "kpo-sweeper-sweeper");

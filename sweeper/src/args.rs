@@ -159,6 +159,10 @@ pub struct Args {
     /// Log format on stderr (RUST_LOG sets the level, default info).
     #[arg(long, env = "KPO_SWEEPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Interval mode: --interval, --metrics-listen (interval.rs).
+    #[command(flatten)]
+    pub interval: crate::interval::IntervalArgs,
 }
 
 /// A database URL as given: its `Debug` never shows it (it may hold a password), so neither does
@@ -303,6 +307,8 @@ mod tests {
             "strict-retry",
             "grace-period",
             "log-format",
+            "interval",
+            "metrics-listen",
         ];
         want.sort_unstable();
         assert_eq!(longs, want);

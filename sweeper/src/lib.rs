@@ -16,6 +16,8 @@ pub mod db;
 pub mod decide;
 pub mod error;
 pub mod gate;
+pub mod interval;
+pub mod metrics;
 pub mod pods;
 pub mod report;
 pub mod retry;
@@ -57,6 +59,8 @@ pub struct Outcome {
     pub exit: u8,
     /// Why the breaker tripped, when it did.
     pub breaker: Option<String>,
+    /// How long each phase took (interval mode's metrics).
+    pub phases: metrics::Phases,
 }
 
 async fn kube_client(args: &Args) -> Result<Client> {
@@ -85,7 +89,7 @@ async fn kube_client(args: &Args) -> Result<Client> {
     Client::try_from(config).map_err(|e| Error::KubeConfig(e.to_string()))
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     k8s_openapi::jiff::Timestamp::now().as_second()
 }
 
@@ -124,6 +128,10 @@ pub struct Plan {
     pub window: std::time::Duration,
     /// Deletes in flight at once ([`act::CONCURRENCY`]).
     pub concurrency: usize,
+    /// How long the list, db and decide phases took.
+    pub phases: metrics::Phases,
+    /// Interval mode's SIGTERM: once `true`, no further delete batch starts (the current one ends).
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Checks the flags that only make sense together, before anything is read.
@@ -177,6 +185,7 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         strict_retry,
         grace_period,
         log_format: _,
+        interval: _,
     } = args;
     let url = db::DbUrl::resolve(db_url.as_ref().map(args::SecretUrl::expose))?;
     let db_cfg = db::DbConfig::resolve(
@@ -216,19 +225,22 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         page_size: pods::PAGE_SIZE,
     };
     // Connecting reads nothing, so it overlaps the LIST; the queries start after it.
-    let (pods, db) = tokio::join!(
-        pods::list(&client, &scope),
-        db::Db::connect_with(&url, &db_cfg)
+    let ((pods, list_time), (db, connect_time)) = tokio::join!(
+        metrics::timed(pods::list(&client, &scope)),
+        metrics::timed(db::Db::connect_with(&url, &db_cfg))
     );
     let mut pods = pods?;
     let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     tracing::debug!(pods = pods.len(), "listed pods");
 
+    let query_start = Instant::now();
     let dags = db.known_dags().await?;
     let active = db.active_tis().await?;
+    let query_time = query_start.elapsed();
     tracing::debug!(active = active.len(), dags = dags.len(), db = %url, "read active task instances");
 
+    let decide_start = Instant::now();
     let now = now_secs();
     let siblings = SiblingIndex::build(&pods, &cfg);
     let decisions: Vec<Decision> = pods
@@ -250,6 +262,12 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     .check(zombies, judged)
     .err()
     .map(|t| t.0);
+    let phases = metrics::Phases {
+        list: Some(list_time),
+        db: Some(connect_time + query_time),
+        decide: Some(decide_start.elapsed()),
+        delete: None,
+    };
     Ok(Plan {
         started,
         started_at,
@@ -266,6 +284,8 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         batch_size: BATCH,
         window: WINDOW,
         concurrency: act::CONCURRENCY,
+        phases,
+        stop: None,
     })
 }
 
@@ -304,6 +324,8 @@ impl Plan {
             batch_size,
             window,
             concurrency,
+            mut phases,
+            stop,
         } = self;
         let mut actions = vec![Action::None; pods.len()];
         let mut exit = exit::OK;
@@ -352,6 +374,13 @@ impl Plan {
             let mut late = vec![0u32; pods.len()];
             let mut batch_no = 0usize;
             while !queue.is_empty() {
+                if stop.as_ref().is_some_and(|s| *s.borrow()) {
+                    tracing::info!(
+                        left = queue.len(),
+                        "stop requested: no further delete batch; the zombies left wait for the next run"
+                    );
+                    break;
+                }
                 let take = batch_size.max(1).min(queue.len());
                 let batch: Vec<usize> = queue.drain(..take).collect();
                 // Right before deleting: re-read this batch's rows and decide again.
@@ -359,7 +388,9 @@ impl Plan {
                 for &i in &batch {
                     reread_keys(&pods[i], &mut keys);
                 }
-                let fresh = db.reread(&keys).await?;
+                let (fresh, reread_time) = metrics::timed(db.reread(&keys)).await;
+                metrics::Phases::add(&mut phases.db, reread_time);
+                let fresh = fresh?;
                 let send_by = tokio::time::Instant::now() + window;
                 let now = now_secs();
                 let mut targets = Vec::new();
@@ -383,7 +414,9 @@ impl Plan {
                     send_by: Some(send_by),
                     ..act_cfg.clone()
                 };
-                let outcomes = act::delete_all(&client, &targets, &cfg_now).await;
+                let (outcomes, delete_time) =
+                    metrics::timed(act::delete_all(&client, &targets, &cfg_now)).await;
+                metrics::Phases::add(&mut phases.delete, delete_time);
                 let mut again_late = Vec::new();
                 for (i, o) in target_idx.into_iter().zip(outcomes) {
                     actions[i] = match o {
@@ -440,6 +473,7 @@ impl Plan {
             },
             exit,
             breaker,
+            phases,
         })
     }
 }

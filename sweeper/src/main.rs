@@ -25,6 +25,9 @@ async fn main() -> ExitCode {
         }
     };
     sweeper::init_tracing(args.log_format);
+    if args.interval.every.is_some() {
+        return sweeper::interval::main(args).await;
+    }
     let output = args.output;
     match sweeper::run(args).await {
         Ok(out) => {
