@@ -110,12 +110,21 @@ fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} among the applied objects"))
 }
 
-/// Server-side applies a rendering: every object for real except the MutatingWebhookConfiguration
-/// (server dry-run). Returns the objects as the apiserver answered them.
+/// Server-side applies a rendering: every object for real except the MutatingWebhookConfiguration and
+/// the admission-policy bindings (server dry-run). Returns the objects as the apiserver answered them.
 fn apply(yaml: &str) -> Vec<Value> {
     let (mwc, rest): (Vec<_>, Vec<_>) = docs(yaml)
         .into_iter()
-        .partition(|(k, _)| k == "MutatingWebhookConfiguration");
+        // Admission-policy bindings too (manifests/base/guards.yaml): stored, they would judge the pods
+        // of every other test on this shared apiserver; tests/policies installs them scoped instead.
+        .partition(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "MutatingWebhookConfiguration"
+                    | "ValidatingAdmissionPolicyBinding"
+                    | "MutatingAdmissionPolicyBinding"
+            )
+        });
     let join = |d: Vec<(String, String)>| {
         d.into_iter()
             .map(|(_, t)| t)

@@ -8,6 +8,7 @@
 //! `KUBECONFIG` is never read: a developer's real cluster is never touched.
 //!
 //! - [`env`], [`client`], [`impersonating_client`], [`fresh_namespace`]: the apiserver.
+//! - [`admission`]: the admission policies of `manifests/`, installed scoped to one test namespace.
 //! - [`fresh_db`], [`TestDb`], [`TiSpec`]: a fresh database per test, copied from a migrated template, and
 //!   task-instance rows that satisfy the real schema's foreign keys and NOT NULL columns (3.x and 2.10).
 //! - [`kpo_pod`], [`create_node`], [`bind_pod`], [`set_pod_phase`]: KPO-shaped pods, and what a kubelet
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
+pub mod admission;
 mod db;
 mod env;
 mod k8s;
