@@ -692,7 +692,8 @@ impl Db {
     }
 
     /// Runs `sql` with `binds` in its own read-only transaction under the statement timeout,
-    /// handing each row to `each`. PostgreSQL: `BEGIN READ ONLY; SET LOCAL statement_timeout`,
+    /// handing each row to `each`. PostgreSQL: `BEGIN READ ONLY; SET LOCAL statement_timeout`
+    /// (and `jit = off`),
     /// then the statement through an unnamed prepared statement, then `COMMIT`; MySQL/MariaDB:
     /// `START TRANSACTION READ ONLY`, the statement (its timeout is part of its text), `COMMIT`;
     /// SQLite: `BEGIN`, the statement, `COMMIT` on the read-only file.
@@ -704,8 +705,11 @@ impl Db {
         mut each: impl FnMut(&dyn AnyRow) -> Result<(), sqlx::Error>,
     ) -> Result<()> {
         let begin = match self.dialect() {
+            // JIT off: the planner's cost estimate grows with the table, and past
+            // jit_above_cost PostgreSQL compiles a query that reads a few thousand index-found
+            // rows (measured: 36 ms of a 208 ms read at 10M rows).
             Dialect::Postgres => format!(
-                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL jit = off",
                 self.cfg.timeout_ms()
             ),
             Dialect::MariaDb | Dialect::MySql => "START TRANSACTION READ ONLY".to_owned(),
