@@ -22,6 +22,10 @@ pub const DAG_ID: &str = "kpo_zombie_dag";
 /// `[scheduler] task_instance_heartbeat_timeout` in these tests (default 300).
 pub const HEARTBEAT_TIMEOUT_SECS: u64 = 15;
 
+/// How long the api-server and the first parse may take: ~30 s on an idle machine, minutes when the cores
+/// are shared with parallel builds.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// What the DAG file reads from its environment.
 #[derive(Clone, Debug)]
 pub struct DagSettings {
@@ -199,7 +203,7 @@ impl Airflow {
         }
         wait_for(
             "the Airflow api-server to answer /api/v2/monitor/health",
-            Duration::from_secs(180),
+            STARTUP_TIMEOUT,
             || async {
                 af.check_alive();
                 match http_status(api_port, "/api/v2/monitor/health").await {
@@ -211,7 +215,7 @@ impl Airflow {
         .await;
         wait_for(
             "the dag-processor to serialize kpo_zombie_dag",
-            Duration::from_secs(180),
+            STARTUP_TIMEOUT,
             || async {
                 af.check_alive();
                 let n: i64 =
