@@ -124,6 +124,10 @@ impl Server {
                 .watch(config.cert_poll_interval, stop_rx.clone()),
         );
         let metrics = state.metrics().clone();
+        let plain_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr().map_err(Error::Serve)?),
+            None => None,
+        };
         let plain = metrics_listener.map(|listener| {
             tokio::spawn(serve(
                 listener,
@@ -136,9 +140,12 @@ impl Server {
             ))
         });
         let tls = Arc::new(crate::tls::server_config(resolver)?);
+        // The bound addresses (with port 0, the ports the kernel chose: tests read them here).
+        let bound = tls_listener.local_addr().map_err(Error::Serve)?;
+        let metrics_bound = plain_addr.map_or_else(|| "none".to_owned(), |a| a.to_string());
         tracing::info!(
-            listen = %config.listen,
-            metrics_listen = ?config.metrics_listen,
+            listen = %bound,
+            metrics = %metrics_bound,
             cert = %config.cert.cert.display(),
             limits = ?config.limits,
             "serving"

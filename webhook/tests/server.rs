@@ -274,21 +274,20 @@ async fn binary_drains_in_flight_request_on_sigterm_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("sigterm CA");
     let secret = SecretDir::new(dir.path(), &ca.leaf("webhook", false));
-    let (port, mport) = (free_port(), free_port());
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let metrics: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+    let log = dir.path().join("webhook.log");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook"))
-        .env("KPO_WEBHOOK_LISTEN", addr.to_string())
+        .env("KPO_WEBHOOK_LISTEN", "127.0.0.1:0")
         .env("KPO_WEBHOOK_TLS_CERT_FILE", secret.cert())
         .env("KPO_WEBHOOK_TLS_PRIVATE_KEY_FILE", secret.key())
         .arg("--metrics-listen")
-        .arg(metrics.to_string())
+        .arg("127.0.0.1:0")
         .arg("--log-format=json")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let (addr, metrics) = bound_addrs(&log).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while http_get(metrics, "/readyz").await.map(|r| r.0) != Ok(200) {
         assert!(
@@ -350,10 +349,7 @@ async fn binary_drains_in_flight_request_on_sigterm_and_exits_zero() {
         .expect("exits within 10 s of SIGTERM")
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr)
-        .await
-        .unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = stderr
         .lines()
         .map(|l| {

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use kube::Client;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 
-use super::{SecretDir, free_port, http_get};
+use super::{SecretDir, bound_addrs, http_get};
 
 /// The webhook's name in the configuration: audit annotations appear as `stamp.kpo-sweeper.io/<key>`.
 pub const WEBHOOK_NAME: &str = "stamp.kpo-sweeper.io";
@@ -57,13 +57,11 @@ impl WebhookProcess {
         poll: &str,
         log: PathBuf,
     ) -> WebhookProcess {
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log_file = std::fs::File::create(&log).unwrap();
         let child = tokio::process::Command::new(binary)
             .args(first_arg)
-            .arg(format!("--listen={addr}"))
-            .arg(format!("--metrics-listen={metrics}"))
+            .arg("--listen=127.0.0.1:0")
+            .arg("--metrics-listen=127.0.0.1:0")
             .arg(format!("--tls-cert-file={}", secret.cert().display()))
             .arg(format!("--tls-private-key-file={}", secret.key().display()))
             .arg(format!("--cert-poll-interval={poll}"))
@@ -73,6 +71,7 @@ impl WebhookProcess {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let (addr, metrics) = bound_addrs(&log).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while http_get(metrics, "/readyz").await.map(|r| r.0) != Ok(200) {
             assert!(

@@ -278,13 +278,34 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), Str
     Ok(read_response(&mut tcp).await)
 }
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The TLS and metrics addresses a webhook process started with `--listen 127.0.0.1:0
+/// --metrics-listen 127.0.0.1:0` bound: the kernel picks free ports and the process keeps them
+/// (no bind-then-release race), and its "serving" log line (text or JSON) names them.
+pub async fn bound_addrs(log: &std::path::Path) -> (SocketAddr, SocketAddr) {
+    fn field(line: &str, key: &str) -> Option<SocketAddr> {
+        for pat in [format!(" {key}="), format!("\"{key}\":\"")] {
+            if let Some(i) = line.find(&pat) {
+                let rest = &line[i + pat.len()..];
+                let end = rest.find([' ', '"', ',', '}']).unwrap_or(rest.len());
+                return rest[..end].parse().ok();
+            }
+        }
+        None
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("serving")) {
+            let tls = field(line, "listen").unwrap_or_else(|| panic!("no listen= in {line}"));
+            let metrics = field(line, "metrics").unwrap_or_else(|| panic!("no metrics= in {line}"));
+            return (tls, metrics);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhook never logged its addresses; log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The realistic KPO pod AdmissionReview fixture (≈ 6 KB).
