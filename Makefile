@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 
-.PHONY: test lint fmt unit env-up env-down demo bench golden
+.PHONY: test lint fmt unit env-up env-down demo demo-airflow bench golden
 
 ## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
 test: env-up lint
@@ -29,6 +29,11 @@ env-down:
 ## demo: the upstream scenario (apache/airflow#58968) end to end on the local control plane.
 demo: env-up
 	tests/demo/run
+
+## demo-airflow: the same scenario run by real Airflow 3.3.2 and its KubernetesPodOperator on kwok nodes,
+## zombies made by killed workers, narrated (the test tests/airflow/tests/kpo_zombie_dag.rs; ~4 min warm).
+demo-airflow: env-up
+	set -a; . $(ENV_FILE); set +a; cargo test --locked -p airflow-e2e --test kpo_zombie_dag -- --nocapture
 
 ## bench: the figures the issues ask for (not part of `make test`; the last two need `make env-up`).
 bench: env-up

@@ -27,6 +27,9 @@ pub enum Outcome {
     Conflict,
     /// Any other failure, after retries.
     Failed(String),
+    /// Not sent: the re-read that justified the delete is older than the window (a run that went
+    /// slow). The pod goes back for another re-read.
+    Late,
 }
 
 /// One pod to delete.
@@ -41,6 +44,11 @@ pub struct ActConfig {
     pub grace_period: u32,
     /// The Event's reportingInstance.
     pub instance: String,
+    /// No DELETE (first attempt or retry) is sent at or after this instant: the re-read that
+    /// justified it plus the window (DESIGN.md §5: 10 s).
+    pub send_by: Option<tokio::time::Instant>,
+    /// Deletes in flight at once ([`CONCURRENCY`]).
+    pub concurrency: usize,
 }
 
 /// The reportingInstance: this process's pod (HOSTNAME in a pod), else `kpo-sweeper`.
@@ -55,10 +63,10 @@ pub fn default_instance() -> String {
     s
 }
 
-/// Deletes every target, [`CONCURRENCY`] at a time; the outcomes come back in the targets' order.
+/// Deletes every target, `cfg.concurrency` at a time; the outcomes come back in the targets' order.
 pub async fn delete_all(client: &Client, targets: &[Target<'_>], cfg: &ActConfig) -> Vec<Outcome> {
     futures::stream::iter(targets.iter().map(|t| delete_one(client, t, cfg)))
-        .buffered(CONCURRENCY)
+        .buffered(cfg.concurrency.max(1))
         .collect()
         .await
 }
@@ -80,8 +88,9 @@ async fn delete_one(client: &Client, t: &Target<'_>, cfg: &ActConfig) -> Outcome
         ..Default::default()
     };
     let what = format!("deleting pod {}/{}", pod.namespace, pod.name);
-    let outcome = match retry::kube(&what, || api.delete(&pod.name, &dp)).await {
-        Ok(_) => Outcome::Deleted,
+    let outcome = match retry::kube_by(&what, cfg.send_by, || api.delete(&pod.name, &dp)).await {
+        Ok(Some(_)) => Outcome::Deleted,
+        Ok(None) => Outcome::Late,
         Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Gone,
         Err(kube::Error::Api(s)) if s.code == 409 => Outcome::Conflict,
         Err(e) => Outcome::Failed(e.to_string()),
@@ -101,6 +110,9 @@ async fn delete_one(client: &Client, t: &Target<'_>, cfg: &ActConfig) -> Outcome
         }
         Outcome::Failed(e) => {
             tracing::error!(namespace = %pod.namespace, pod = %pod.name, error = %e, "delete failed")
+        }
+        Outcome::Late => {
+            tracing::info!(namespace = %pod.namespace, pod = %pod.name, "delete not sent: its re-read is older than the window; reading its TI again")
         }
     }
     outcome

@@ -18,12 +18,30 @@ to the identity that creates this deployment's KPO pods (the Airflow workers' se
 system:serviceaccount:airflow:airflow-worker); pods stamped by anyone else are skipped. --delete
 without --owner works, with a warning.
 
---unstamped: pods without the webhook's stamp (created while it was absent or down) are skipped
-(keep, the default) or judged on their labels alone (sweep; --owner cannot be checked for them).
+--unstamped: pods without the webhook's stamp (created while it was absent, down or bypassed) are
+kept and reported with reason `unstamped` and their own count (keep, the default; the run warns
+once with the count, since their zombies are then never swept), or judged on their labels alone
+(sweep). --owner cannot be checked for unstamped pods: `--unstamped sweep --owner` warns, and
+`--unstamped sweep --all-namespaces` is refused.
+
+Wrong database: a pod whose DAG the database does not know (its `dag` table) is kept, reason
+`unknown-dag`: a --db-url pointing at staging, a restored backup or a fresh database keeps every pod.
+
+Database: every statement runs in its own read-only transaction (BEGIN READ ONLY / START
+TRANSACTION READ ONLY; SQLite opened read-only) under --db-timeout, with no startup options, no
+session settings and no named prepared statements, so a PgBouncer in transaction-pooling mode (the
+Airflow Helm chart's) works as the URL. Tables are read through the indexes Airflow's schema has;
+with --db-schema (or AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) every name is schema-qualified.
 
 Circuit breaker: the run deletes nothing and exits 2 when the zombies exceed --max-deletions, or
-exceed --max-fraction of the pods in scope (checked from 5 zombies up). The message says which
-flag would let the run through; review a dry run first.
+exceed --max-fraction of the pods judged against the database (rows 9-13 of the decision table:
+owned, unidentifiable, too young, terminating and unknown-DAG pods do not count). The fraction is
+checked from 5 zombies up, so that one zombie among few pods does not trip it. The message says
+which flag would let the run through; review a dry run first.
+
+Deletes go in batches: each batch's task instances are read again right before its deletes, and no
+DELETE is sent more than 10 s after the re-read that justified it (a late batch is read again).
+Age (--min-age) counts from the later of the stamp's admitted-at and the pod's creationTimestamp.
 
 Exit codes:
   0  done (in a dry run: nothing deleted)
@@ -51,7 +69,18 @@ pub struct Args {
         value_name = "URL",
         hide_env_values = true
     )]
-    pub db_url: Option<String>,
+    pub db_url: Option<SecretUrl>,
+
+    /// PostgreSQL schema that holds Airflow's tables (default: $AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA,
+    /// as Airflow reads it; an empty value means none). Every table name is then qualified with it.
+    /// An error with a MySQL/MariaDB or SQLite URL, which have no schemas.
+    #[arg(long, env = "KPO_SWEEPER_DB_SCHEMA", value_name = "NAME")]
+    pub db_schema: Option<String>,
+
+    /// Limit of each DB statement (server side, and client side a little later); a statement
+    /// that runs out of it ends the run with exit 1, nothing deleted.
+    #[arg(long, env = "KPO_SWEEPER_DB_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
+    pub db_timeout: u64,
 
     /// Namespace to sweep (repeatable; comma-separated in the env var).
     #[arg(
@@ -84,12 +113,13 @@ pub struct Args {
     #[arg(long, env = "KPO_SWEEPER_MAX_DELETIONS", value_name = "N", default_value_t = gate::DEFAULT_MAX_DELETIONS)]
     pub max_deletions: u64,
 
-    /// Circuit breaker: largest fraction (0.0–1.0) of the in-scope pods that may be zombies
-    /// (checked from 5 zombies up).
+    /// Circuit breaker: largest fraction (0.0–1.0) of the pods judged against the database that may
+    /// be zombies (checked from 5 zombies up).
     #[arg(long, env = "KPO_SWEEPER_MAX_FRACTION", value_name = "F", default_value_t = gate::DEFAULT_MAX_FRACTION, value_parser = parse_fraction)]
     pub max_fraction: f64,
 
-    /// Pods younger than this are kept (0s, 90s, 5m, 1h, 1h30m).
+    /// Pods younger than this are kept (0s, 90s, 5m, 1h, 1h30m), counted from the later of the
+    /// stamp's admitted-at and creationTimestamp.
     #[arg(long, env = "KPO_SWEEPER_MIN_AGE", value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub min_age: u64,
 
@@ -107,7 +137,7 @@ pub struct Args {
     )]
     pub owners: Vec<String>,
 
-    /// What to do with pods that carry no stamp from the webhook.
+    /// What to do with pods that carry no stamp from the webhook (keep: reported `unstamped`).
     #[arg(long, env = "KPO_SWEEPER_UNSTAMPED", value_enum, default_value_t = Unstamped::Keep)]
     pub unstamped: Unstamped,
 
@@ -131,6 +161,39 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
+/// A database URL as given: its `Debug` never shows it (it may hold a password), so neither does
+/// `Args`' own `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL as written, password included: only for parsing it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The redacted form, as every message shows it.
+        let (shown, _) = crate::db::redacted(&self.0);
+        write!(f, "SecretUrl({shown:?})")
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(s: String) -> Self {
+        SecretUrl(s)
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(s.to_owned()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
@@ -149,6 +212,14 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
         Ok(f)
     } else {
         Err(format!("{f} is not between 0.0 and 1.0"))
+    }
+}
+
+/// A duration of at least one second.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match parse_duration(s)? {
+        0 => Err(format!("`{s}`: the DB timeout must be at least 1s")),
+        n => Ok(n),
     }
 }
 
@@ -217,6 +288,8 @@ mod tests {
         let mut want = [
             "kubeconfig",
             "db-url",
+            "db-schema",
+            "db-timeout",
             "namespace",
             "all-namespaces",
             "delete",
@@ -258,6 +331,21 @@ mod tests {
         assert_eq!(a.min_age, 300);
         assert_eq!(a.unstamped, Unstamped::Keep);
         assert_eq!(a.grace_period, 0);
+        assert_eq!((a.db_schema, a.db_timeout), (None, 30));
+        assert!(Args::try_parse_from(["sweeper", "-A", "--db-timeout", "0s"]).is_err());
+        let a = Args::try_parse_from([
+            "sweeper",
+            "-A",
+            "--db-schema",
+            "team_b",
+            "--db-timeout",
+            "2m",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.db_schema.as_deref(), a.db_timeout),
+            (Some("team_b"), 120)
+        );
         assert!(Args::try_parse_from(["sweeper", "-A", "--max-fraction", "1.5"]).is_err());
         let a = Args::try_parse_from([
             "sweeper",
@@ -282,6 +370,13 @@ mod tests {
             "Dry run is the default",
             "--owner:",
             "KPO_SWEEPER_DB_URL",
+            "PgBouncer",
+            "KPO_SWEEPER_DB_SCHEMA",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA",
+            "[default: 30s]",
+            "checked from 5 zombies up",
+            "unknown-dag",
+            "`unstamped`",
         ] {
             assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
         }

@@ -4,24 +4,26 @@
 //!   SQLAlchemy form (`postgresql+psycopg2://…`, `mysql+mysqldb://…`, `sqlite:////abs/path.db`), so
 //!   the Secret Airflow already uses works as it is. Its password never appears in a message.
 //! * [`Db::active_tis`] streams one query — every TI whose state is NULL or not terminal, with no
-//!   filter on the operator — into an [`ActiveMap`] keyed by the label-form [`TiKey`].
+//!   filter on the operator — into an [`ActiveMap`] keyed by the label-form [`TiKey`]. The
+//!   terminal deny-list is written as ranges on `state`, so Airflow's `ti_state` index serves it.
 //! * [`Db::reread`] is the batched re-read of the delete candidates' rows, right before deleting.
+//! * Every statement runs in its own read-only transaction under a statement timeout, with no
+//!   session state, no startup options and no named prepared statements: PgBouncer in
+//!   transaction-pooling mode works ([`Db`], [`DbConfig`]).
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use sqlx::{Connection, Executor, Row};
+use sqlx::{Connection, Row};
 use tikey::TiKey;
 
-use crate::decide::{ActiveMap, ActiveTi};
+use crate::decide::{ActiveMap, ActiveTi, KnownDags, insert_active};
 use crate::error::{Error, Result};
 
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long one query (the active-TI read or the re-read) may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The terminal states (DESIGN.md §5): a deny-list, so a state we don't know keeps its pods.
 pub const TERMINAL_STATES: [&str; 5] =
@@ -189,18 +191,121 @@ fn mysql_params(rest: &str) -> String {
     }
 }
 
-/// The URL with the password cut out, and the password itself (as written and decoded).
+/// What messages show of `url`, and the strings scrubbed from driver messages (see [`DbUrl`]).
+pub fn redacted(url: &str) -> (String, Vec<String>) {
+    redact_url(url)
+}
+
+/// The URL with the password cut out, and every string that may be the password (as written and
+/// percent-decoded), longest first, to scrub from driver messages.
+///
+/// Whatever the input — a URL, a malformed one (`postgresql:/u:pw@h/db`, `u:pw@h/db`), a libpq
+/// `key=value` string, a password holding `@ : / ? # &` unencoded — the display never holds the
+/// password: what cannot be redacted with certainty is not shown at all.
 fn redact_url(url: &str) -> (String, Vec<String>) {
-    let Some(idx) = url.find("://") else {
-        // Not a URL (a libpq `host=… password=…` string, say): never echo a password in it.
-        if url.to_ascii_lowercase().contains("password") {
-            return (
-                "(a connection string with a password, not shown)".to_owned(),
-                Vec::new(),
-            );
-        }
-        return (url.to_owned(), Vec::new());
+    let mut secrets = secret_candidates(url);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    let display = match url.find("://") {
+        Some(idx) if is_scheme(&url[..idx]) => redact_well_formed(url, idx),
+        // `sqlite:relative.db`: a path, nothing secret in it.
+        None if is_plain_sqlite(url) => url.to_owned(),
+        _ => not_shown(url),
     };
+    // The last guard: a display that still holds any candidate is not shown.
+    if secrets
+        .iter()
+        .any(|s| !s.is_empty() && display.contains(s.as_str()))
+    {
+        return (not_shown(url), secrets);
+    }
+    (display, secrets)
+}
+
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.` (SQLAlchemy's `dialect+driver`).
+fn is_scheme(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic())
+        && c.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '+' | '-' | '.'))
+}
+
+/// `sqlite:` followed by a path with no `@`, `:` or `=` in it.
+fn is_plain_sqlite(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("sqlite:"))
+        && !url[7..].contains(['@', ':', '='])
+}
+
+/// What is shown of an input that cannot be shown: its dialect when it starts with a known one.
+fn not_shown(url: &str) -> String {
+    let head = url.split([':', '/']).next().unwrap_or_default();
+    let dialect = head
+        .split('+')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let known = matches!(
+        dialect.as_str(),
+        "postgres" | "postgresql" | "mysql" | "mariadb" | "sqlite"
+    ) && head
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '_');
+    if known {
+        format!("{head}://… (malformed URL, not shown: it may hold a password)")
+    } else {
+        "(a connection string that may hold a password, not shown)".to_owned()
+    }
+}
+
+/// Every substring that may be the password: after `user:` up to the first and up to the last `@`
+/// (SQLAlchemy stops at the first, a password with an unencoded `@` runs to the last); after any
+/// `password=` up to the next separator and up to the end; each also percent-decoded.
+fn secret_candidates(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Where the user info starts: after `scheme://`, else after a leading dialect.
+    let mut bodies = Vec::new();
+    match url.find("://") {
+        Some(i) if is_scheme(&url[..i]) => bodies.push(&url[i + 3..]),
+        _ => {
+            // `scheme:/u:pw@h`, `scheme:u:pw@h` or `u:pw@h`: skip a leading dialect and slashes.
+            let rest = match url.split_once(':') {
+                Some((head, rest)) if is_scheme(head) && rest.contains(':') => rest,
+                _ => url,
+            };
+            bodies.push(rest.trim_start_matches('/'));
+        }
+    }
+    for body in bodies {
+        if let Some(colon) = body.find(':') {
+            let after = &body[colon + 1..];
+            if let Some(first) = after.find('@') {
+                out.push(after[..first].to_owned());
+            }
+            if let Some(last) = after.rfind('@') {
+                out.push(after[..last].to_owned());
+            }
+        }
+    }
+    let lower = url.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("password") {
+        let start = from + i + "password".len();
+        let rest = url[start..].trim_start_matches([' ', '=', ':']);
+        let rest = rest.trim_start_matches(['\'', '"']);
+        let end = rest.find(['&', ' ', '\'', '"', ';']).unwrap_or(rest.len());
+        out.push(rest[..end].to_owned());
+        out.push(rest.to_owned());
+        from = start;
+    }
+    let decoded: Vec<String> = out.iter().map(|s| percent_decode(s)).collect();
+    out.extend(decoded);
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `scheme://[user[:password]@]host…`: the password cut out, and any `password=` query parameter
+/// with everything after it.
+fn redact_well_formed(url: &str, idx: usize) -> String {
     let (scheme, rest) = (&url[..idx + 3], &url[idx + 3..]);
     let head_end = rest.find('?').unwrap_or(rest.len());
     // SQLAlchemy reads a password up to the `@` (`user:pa?ss@host`): a `?` in it does not start
@@ -213,46 +318,29 @@ fn redact_url(url: &str) -> (String, Vec<String>) {
         })
     });
     let Some(at) = at else {
-        return (strip_password_param(url), password_params(url));
+        return strip_password_param(url);
     };
     let userinfo = &rest[..at];
     let after = &rest[at..];
     match userinfo.split_once(':') {
-        Some((user, password)) => {
-            let mut secrets = vec![password.to_owned()];
-            let decoded = percent_decode(password);
-            if decoded != password {
-                secrets.push(decoded);
-            }
-            secrets.extend(password_params(url));
-            (
-                strip_password_param(&format!("{scheme}{user}{after}")),
-                secrets,
-            )
-        }
-        None => (strip_password_param(url), password_params(url)),
+        Some((user, _password)) => strip_password_param(&format!("{scheme}{user}{after}")),
+        None => strip_password_param(url),
     }
 }
 
-fn password_params(url: &str) -> Vec<String> {
-    let Some((_, query)) = url.split_once('?') else {
-        return Vec::new();
-    };
-    query
-        .split('&')
-        .filter_map(|kv| kv.strip_prefix("password="))
-        .flat_map(|p| [p.to_owned(), percent_decode(p)])
-        .collect()
-}
-
+/// The URL without its `password=` query parameter, and without anything after it (an unencoded
+/// `&` or `#` may be part of the password).
 fn strip_password_param(url: &str) -> String {
     let Some((base, query)) = url.split_once('?') else {
         return url.to_owned();
     };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|kv| !kv.starts_with("password="))
-        .collect();
+    let mut kept = Vec::new();
+    for kv in query.split('&') {
+        if kv.to_ascii_lowercase().starts_with("password") {
+            break;
+        }
+        kept.push(kv);
+    }
     if kept.is_empty() {
         base.to_owned()
     } else {
@@ -283,15 +371,93 @@ fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// The schema and the statement timeout the sweeper reads with (DESIGN.md §5, "Database access").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbConfig {
+    /// The PostgreSQL schema that holds Airflow's tables; `None`: unqualified names, resolved by
+    /// the connection's `search_path` as Airflow itself does without a schema.
+    pub schema: Option<String>,
+    /// Where [`DbConfig::schema`] came from, for messages (`--db-schema` or Airflow's variable).
+    pub schema_source: &'static str,
+    /// The limit of every statement: server side (`SET LOCAL statement_timeout`, MariaDB's
+    /// `SET STATEMENT max_statement_time … FOR`, MySQL's `MAX_EXECUTION_TIME` hint, SQLite's busy
+    /// timeout) and client side (a little later, in case the server does not answer at all).
+    pub timeout: Duration,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            schema: None,
+            schema_source: SCHEMA_FLAG,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+const READ_TI: &str = "reading task_instance from";
+
+/// `--db-timeout`'s default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Airflow's own setting of the metadata schema (`[database] sql_alchemy_schema`).
+pub const AIRFLOW_SCHEMA_ENV: &str = "AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA";
+const SCHEMA_FLAG: &str = "--db-schema";
+/// How much longer than the server-side limit the client waits before giving up on a statement.
+const CLIENT_GRACE: Duration = Duration::from_secs(2);
+
+impl DbConfig {
+    /// `--db-schema` when given (an empty value means "no schema", overriding Airflow's
+    /// variable), else `AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA`; a blank schema is none, as in
+    /// Airflow (`airflow/models/base.py`).
+    pub fn resolve(schema_flag: Option<&str>, timeout: Duration) -> DbConfig {
+        let (schema, schema_source) = match schema_flag {
+            Some(s) => (Some(s.to_owned()), SCHEMA_FLAG),
+            None => (std::env::var(AIRFLOW_SCHEMA_ENV).ok(), AIRFLOW_SCHEMA_ENV),
+        };
+        DbConfig {
+            schema: schema.filter(|s| !s.trim().is_empty()),
+            schema_source,
+            timeout,
+        }
+    }
+
+    fn timeout_secs(&self) -> u64 {
+        self.timeout.as_secs().max(1)
+    }
+
+    fn timeout_ms(&self) -> u128 {
+        self.timeout.as_millis().max(1)
+    }
+}
+
 enum Conn {
     Postgres(sqlx::PgConnection),
-    MySql(sqlx::MySqlConnection),
+    MySql {
+        conn: sqlx::MySqlConnection,
+        /// MariaDB and MySQL spell a per-statement timeout differently.
+        mariadb: bool,
+    },
     Sqlite(sqlx::SqliteConnection),
 }
 
+/// Which SQL dialect a statement is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Postgres,
+    MariaDb,
+    MySql,
+    Sqlite,
+}
+
 /// A read-only connection to Airflow's metadata DB.
+///
+/// Safe behind PgBouncer in transaction-pooling mode: no startup parameter beyond the ones
+/// PgBouncer tracks (no `options`, no `extra_float_digits`), no session state (every statement
+/// runs in its own `BEGIN READ ONLY` transaction with a `SET LOCAL` timeout), and no named
+/// prepared statement (unnamed ones only, parsed and executed inside that transaction).
 pub struct Db {
     url: DbUrl,
+    cfg: DbConfig,
     conn: Conn,
 }
 
@@ -301,21 +467,40 @@ struct InFilter<'a> {
     values: Vec<&'a str>,
 }
 
+/// Which of the sweeper's statements to EXPLAIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explain {
+    /// The plan only.
+    Plan,
+    /// Run it: PostgreSQL `EXPLAIN (ANALYZE, BUFFERS)`, MariaDB `ANALYZE FORMAT=JSON`, MySQL
+    /// `EXPLAIN ANALYZE`; SQLite has only its query plan.
+    Analyze,
+}
+
 impl Db {
-    /// Connects read-only (PostgreSQL `default_transaction_read_only`, MySQL `SET SESSION
-    /// TRANSACTION READ ONLY`, SQLite `mode=ro`).
+    /// Connects with the default [`DbConfig`] (no schema, 30 s per statement).
     pub async fn connect(url: &DbUrl) -> Result<Db> {
+        Db::connect_with(url, &DbConfig::default()).await
+    }
+
+    /// Connects. Nothing is set for the session: read-only is per transaction (SQLite: the file
+    /// is opened `mode=ro`).
+    pub async fn connect_with(url: &DbUrl, cfg: &DbConfig) -> Result<Db> {
+        check_schema(url, cfg)?;
         let fail = |e: sqlx::Error| Error::DbConnect {
             db: url.display.clone(),
-            cause: url.scrub(&e.to_string()),
+            cause: connect_hint(url.scrub(&e.to_string())),
         };
         let connect = async {
             Ok::<_, Error>(match url.kind {
                 DbKind::Postgres => {
+                    // sqlx sends DateStyle, client_encoding, TimeZone and application_name, which
+                    // PgBouncer tracks per client; its default extra_float_digits=2 PgBouncer
+                    // rejects ("unsupported startup parameter"), and we read no floats.
                     let opts = sqlx::postgres::PgConnectOptions::from_str(&url.target)
                         .map_err(fail)?
                         .application_name("kpo-sweeper")
-                        .options([("default_transaction_read_only", "on")]);
+                        .extra_float_digits(None);
                     Conn::Postgres(
                         sqlx::PgConnection::connect_with(&opts)
                             .await
@@ -325,19 +510,25 @@ impl Db {
                 DbKind::MySql => {
                     let opts =
                         sqlx::mysql::MySqlConnectOptions::from_str(&url.target).map_err(fail)?;
-                    let mut c = sqlx::MySqlConnection::connect_with(&opts)
+                    let mut conn = sqlx::MySqlConnection::connect_with(&opts)
                         .await
                         .map_err(fail)?;
-                    c.execute("SET SESSION TRANSACTION READ ONLY")
+                    let version: String = sqlx::raw_sql("SELECT VERSION()")
+                        .fetch_one(&mut conn)
                         .await
+                        .and_then(|r| r.try_get(0))
                         .map_err(fail)?;
-                    Conn::MySql(c)
+                    Conn::MySql {
+                        conn,
+                        mariadb: version.contains("MariaDB"),
+                    }
                 }
                 DbKind::Sqlite => {
                     let opts = sqlx::sqlite::SqliteConnectOptions::new()
                         .filename(&url.target)
                         .read_only(true)
-                        .create_if_missing(false);
+                        .create_if_missing(false)
+                        .busy_timeout(cfg.timeout);
                     Conn::Sqlite(
                         sqlx::SqliteConnection::connect_with(&opts)
                             .await
@@ -346,21 +537,41 @@ impl Db {
                 }
             })
         };
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        let limit = CONNECT_TIMEOUT.min(cfg.timeout + CLIENT_GRACE);
+        let conn = tokio::time::timeout(limit, connect)
             .await
             .map_err(|_| Error::DbTimeout {
                 db: url.display.clone(),
                 what: "connecting to",
-                secs: CONNECT_TIMEOUT.as_secs(),
+                secs: limit.as_secs(),
             })??;
         Ok(Db {
             url: url.clone(),
+            cfg: cfg.clone(),
             conn,
         })
     }
 
     pub fn url(&self) -> &DbUrl {
         &self.url
+    }
+
+    pub fn config(&self) -> &DbConfig {
+        &self.cfg
+    }
+
+    fn dialect(&self) -> Dialect {
+        match &self.conn {
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::MySql { mariadb: true, .. } => Dialect::MariaDb,
+            Conn::MySql { mariadb: false, .. } => Dialect::MySql,
+            Conn::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// `name` qualified with the schema (PostgreSQL), quoted.
+    fn table(&self, name: &str) -> String {
+        qualified(self.dialect(), self.cfg.schema.as_deref(), name)
     }
 
     /// Every active TI (state NULL or not terminal), normalized into label-form keys.
@@ -377,23 +588,76 @@ impl Db {
         if candidates.is_empty() {
             return Ok(ActiveMap::new());
         }
-        let mut filters = Vec::new();
-        for (column, get) in [
-            (
-                "dag_id",
-                (|k: &TiKey| k.dag_id.as_str()) as fn(&TiKey) -> &str,
-            ),
-            ("task_id", |k: &TiKey| k.task_id.as_str()),
-            ("run_id", |k: &TiKey| k.run_id.as_str()),
-        ] {
-            let values: HashSet<&str> = candidates.iter().map(get).collect();
-            if values.len() <= REREAD_MAX_IN && !values.iter().any(|v| looks_hashed(v)) {
-                let mut values: Vec<&str> = values.into_iter().collect();
-                values.sort_unstable();
-                filters.push(InFilter { column, values });
-            }
-        }
+        let filters = reread_filters(candidates);
         self.query(&filters, Some(candidates)).await
+    }
+
+    /// The text of the active-TI query (`candidates`: the re-read's) exactly as it is sent.
+    pub fn active_sql(&self, candidates: Option<&HashSet<TiKey>>) -> String {
+        let filters = candidates.map(reread_filters).unwrap_or_default();
+        with_timeout(
+            self.dialect(),
+            &active_sql(self.dialect(), &self.table("task_instance"), &filters),
+            &self.cfg,
+        )
+    }
+
+    /// The plan of the active-TI query (`candidates`: of the re-read), as the DB prints it, run
+    /// the way the query runs (read-only transaction, statement timeout).
+    pub async fn explain(
+        &mut self,
+        candidates: Option<&HashSet<TiKey>>,
+        how: Explain,
+    ) -> Result<String> {
+        let filters = candidates.map(reread_filters).unwrap_or_default();
+        let dialect = self.dialect();
+        let select = active_sql(dialect, &self.table("task_instance"), &filters);
+        let sql = match (dialect, how) {
+            (Dialect::Postgres, Explain::Plan) => format!("EXPLAIN {select}"),
+            (Dialect::Postgres, Explain::Analyze) => {
+                format!("EXPLAIN (ANALYZE, BUFFERS) {select}")
+            }
+            (Dialect::MariaDb, Explain::Plan) => format!("EXPLAIN FORMAT=JSON {select}"),
+            (Dialect::MariaDb, Explain::Analyze) => format!("ANALYZE FORMAT=JSON {select}"),
+            (Dialect::MySql, Explain::Plan) => format!("EXPLAIN FORMAT=TREE {select}"),
+            (Dialect::MySql, Explain::Analyze) => format!("EXPLAIN ANALYZE {select}"),
+            (Dialect::Sqlite, _) => format!("EXPLAIN QUERY PLAN {select}"),
+        };
+        let sql = match dialect {
+            // The hint form only applies to a bare SELECT; EXPLAIN ANALYZE stays under the
+            // client-side limit.
+            Dialect::MySql => sql,
+            _ => with_timeout(dialect, &sql, &self.cfg),
+        };
+        let binds = binds(dialect, &filters);
+        let col = if dialect == Dialect::Sqlite { 3 } else { 0 };
+        let mut lines = Vec::new();
+        self.in_read_tx(&sql, &binds, READ_TI, |row| {
+            lines.push(row.text(col)?);
+            Ok(())
+        })
+        .await?;
+        Ok(lines.join("\n"))
+    }
+
+    /// Every DAG the database knows (`dag.dag_id`), normalized into label form. The `dag` table
+    /// holds one row per DAG ever parsed (stale ones included), so it is small: its cost follows
+    /// the number of DAGs, never `task_instance`. Read like every statement (read-only
+    /// transaction, statement timeout, schema-qualified).
+    pub async fn known_dags(&mut self) -> Result<KnownDags> {
+        let dialect = self.dialect();
+        let sql = with_timeout(
+            dialect,
+            &format!("SELECT dag_id FROM {}", self.table("dag")),
+            &self.cfg,
+        );
+        let mut dags = KnownDags::new();
+        self.in_read_tx(&sql, &[], "reading the dag table from", |row| {
+            dags.insert(tikey::make_safe_label_value(row.str(0)?));
+            Ok(())
+        })
+        .await?;
+        Ok(dags)
     }
 
     async fn query(
@@ -401,110 +665,320 @@ impl Db {
         filters: &[InFilter<'_>],
         keep: Option<&HashSet<TiKey>>,
     ) -> Result<ActiveMap> {
-        let sql = active_sql(self.url.kind, filters);
-        let binds: Vec<&str> = filters
-            .iter()
-            .flat_map(|f| f.values.iter().copied())
-            .collect();
+        let dialect = self.dialect();
+        let sql = with_timeout(
+            dialect,
+            &active_sql(dialect, &self.table("task_instance"), filters),
+            &self.cfg,
+        );
+        let binds = binds(dialect, filters);
         let mut map = ActiveMap::new();
-        let mut sink = |dag: &str,
-                        task: &str,
-                        run: &str,
-                        map_index: Option<i64>,
-                        try_number: Option<i64>,
-                        state: Option<&str>| {
-            let key = TiKey::from_db(dag, task, run, map_index.unwrap_or(-1));
+        self.in_read_tx(&sql, &binds, READ_TI, |row| {
+            let key = TiKey::from_db(
+                row.str(0)?,
+                row.str(1)?,
+                row.str(2)?,
+                row.int(3)?.unwrap_or(-1),
+            );
             if keep.is_some_and(|k| !k.contains(&key)) {
-                return;
+                return Ok(());
             }
-            let ti = ActiveTi {
-                try_number: try_number.unwrap_or(0),
-                state: state.map(str::to_owned),
-            };
-            insert_merged(&mut map, key, ti);
+            let ti = ActiveTi::new(row.int(4)?.unwrap_or(0), row.opt_str(5)?);
+            insert_active(&mut map, key, ti);
+            Ok(())
+        })
+        .await?;
+        Ok(map)
+    }
+
+    /// Runs `sql` with `binds` in its own read-only transaction under the statement timeout,
+    /// handing each row to `each`. PostgreSQL: `BEGIN READ ONLY; SET LOCAL statement_timeout`,
+    /// then the statement through an unnamed prepared statement, then `COMMIT`; MySQL/MariaDB:
+    /// `START TRANSACTION READ ONLY`, the statement (its timeout is part of its text), `COMMIT`;
+    /// SQLite: `BEGIN`, the statement, `COMMIT` on the read-only file.
+    async fn in_read_tx(
+        &mut self,
+        sql: &str,
+        binds: &[&str],
+        what: &'static str,
+        mut each: impl FnMut(&dyn AnyRow) -> Result<(), sqlx::Error>,
+    ) -> Result<()> {
+        let begin = match self.dialect() {
+            Dialect::Postgres => format!(
+                "BEGIN READ ONLY; SET LOCAL statement_timeout = {}",
+                self.cfg.timeout_ms()
+            ),
+            Dialect::MariaDb | Dialect::MySql => "START TRANSACTION READ ONLY".to_owned(),
+            Dialect::Sqlite => "BEGIN".to_owned(),
         };
-        macro_rules! stream {
+        macro_rules! run {
             ($conn:expr) => {{
-                // Audited: the text is built from constants and placeholders only; every value
-                // is a bind parameter.
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-                for b in &binds {
+                let conn = $conn;
+                // Audited: `begin` is built from constants and a number.
+                sqlx::raw_sql(sqlx::AssertSqlSafe(begin))
+                    .execute(&mut *conn)
+                    .await?;
+                // Audited: the text is built from constants, quoted identifiers and
+                // placeholders only; every value is a bind parameter. Not persistent: an
+                // unnamed statement, parsed and run inside this transaction, never reused.
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).persistent(false);
+                for b in binds {
                     q = q.bind(*b);
                 }
-                let mut rows = q.fetch(&mut *$conn);
-                while let Some(row) = rows.try_next().await? {
-                    sink(
-                        row.try_get::<&str, _>(0)?,
-                        row.try_get::<&str, _>(1)?,
-                        row.try_get::<&str, _>(2)?,
-                        row.try_get::<Option<i64>, _>(3)?,
-                        row.try_get::<Option<i64>, _>(4)?,
-                        row.try_get::<Option<&str>, _>(5)?,
-                    );
+                {
+                    let mut rows = q.fetch(&mut *conn);
+                    while let Some(row) = rows.try_next().await? {
+                        each(&row)?;
+                    }
                 }
+                sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
                 Ok::<(), sqlx::Error>(())
             }};
         }
+        let limit = self.cfg.timeout + CLIENT_GRACE;
+        let deadline = std::time::Instant::now() + self.cfg.timeout;
         let run = async {
             match &mut self.conn {
-                Conn::Postgres(c) => stream!(c),
-                Conn::MySql(c) => stream!(c),
-                Conn::Sqlite(c) => stream!(c),
+                Conn::Postgres(c) => run!(c),
+                Conn::MySql { conn, .. } => run!(conn),
+                Conn::Sqlite(c) => {
+                    // SQLite's statement timeout: interrupt the statement (SQLITE_INTERRUPT) once
+                    // the deadline has passed, checked every 10,000 VM steps.
+                    c.lock_handle()
+                        .await?
+                        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+                    let r = run!(&mut *c);
+                    if let Ok(mut h) = c.lock_handle().await {
+                        h.remove_progress_handler();
+                    }
+                    r
+                }
             }
         };
-        match tokio::time::timeout(QUERY_TIMEOUT, run).await {
-            Err(_) => Err(Error::DbTimeout {
-                db: self.url.display.clone(),
-                what: "reading task_instance from",
-                secs: QUERY_TIMEOUT.as_secs(),
-            }),
-            Ok(Err(e)) => Err(self.classify(e)),
-            Ok(Ok(())) => Ok(map),
+        match tokio::time::timeout(limit, run).await {
+            Err(_) => Err(self.timeout_error(what)),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.rollback().await;
+                Err(self.classify(e, what).await)
+            }
         }
     }
 
-    fn classify(&self, e: sqlx::Error) -> Error {
+    /// Ends a failed transaction, so the connection can answer the schema check.
+    async fn rollback(&mut self) {
+        let r = async {
+            match &mut self.conn {
+                Conn::Postgres(c) => sqlx::raw_sql("ROLLBACK").execute(c).await.map(drop),
+                Conn::MySql { conn, .. } => sqlx::raw_sql("ROLLBACK").execute(conn).await.map(drop),
+                Conn::Sqlite(c) => sqlx::raw_sql("ROLLBACK").execute(c).await.map(drop),
+            }
+        };
+        let _ = tokio::time::timeout(CLIENT_GRACE, r).await;
+    }
+
+    fn timeout_error(&self, what: &'static str) -> Error {
+        Error::DbTimeout {
+            db: self.url.display.clone(),
+            what,
+            secs: self.cfg.timeout_secs(),
+        }
+    }
+
+    async fn classify(&mut self, e: sqlx::Error, what: &'static str) -> Error {
         let db = self.url.display.clone();
         let cause = self.url.scrub(&e.to_string());
-        let schema = match &e {
-            sqlx::Error::Database(d) => {
-                let code = d.code();
-                let msg = d.message();
-                matches!(
-                    code.as_deref(),
-                    // PostgreSQL undefined_table / undefined_column; MySQL ER_NO_SUCH_TABLE /
-                    // ER_BAD_FIELD_ERROR SQLSTATEs.
-                    Some("42P01" | "42703" | "42S02" | "42S22")
-                ) || msg.contains("no such table")
-                    || msg.contains("no such column")
+        match error_class(&e) {
+            ErrorClass::Timeout => self.timeout_error(what),
+            ErrorClass::NoRelation => {
+                if let Some(schema) = self.cfg.schema.clone()
+                    && self.dialect() == Dialect::Postgres
+                    && self.pg_schema_exists(&schema).await == Some(false)
+                {
+                    return Error::DbSchemaMissing {
+                        db,
+                        schema,
+                        source_of: self.cfg.schema_source,
+                    };
+                }
+                Error::NotAirflowDb { db, cause }
             }
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => true,
-            _ => false,
+            ErrorClass::Schema => Error::NotAirflowDb { db, cause },
+            ErrorClass::Other => Error::DbQuery { db, cause },
+        }
+    }
+
+    /// Whether `schema` exists (PostgreSQL); `None` when that cannot be told.
+    async fn pg_schema_exists(&mut self, schema: &str) -> Option<bool> {
+        let Conn::Postgres(c) = &mut self.conn else {
+            return None;
         };
-        if schema {
-            Error::NotAirflowDb { db, cause }
-        } else {
-            Error::DbQuery { db, cause }
+        let check = async {
+            sqlx::raw_sql("BEGIN READ ONLY").execute(&mut *c).await?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            )
+            .persistent(false)
+            .bind(schema)
+            .fetch_one(&mut *c)
+            .await?;
+            sqlx::raw_sql("COMMIT").execute(&mut *c).await?;
+            Ok::<bool, sqlx::Error>(n > 0)
+        };
+        match tokio::time::timeout(self.cfg.timeout, check).await {
+            Ok(Ok(exists)) => Some(exists),
+            _ => None,
         }
     }
 }
 
-/// Two DB rows with the same label-form key (only possible through a hash collision of
-/// `make_safe_label_value`): keep the pod-keeping side of each field.
-fn insert_merged(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
-    match map.entry(key) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(ti);
-        }
-        std::collections::hash_map::Entry::Occupied(mut o) => {
-            let cur = o.get_mut();
-            cur.try_number = cur.try_number.min(ti.try_number);
-            let held = |s: &Option<String>| matches!(s.as_deref(), Some("running" | "deferred"));
-            if held(&ti.state) && !held(&cur.state) {
-                cur.state = ti.state;
+/// A row of any of the three drivers, read by position.
+trait AnyRow {
+    fn str(&self, i: usize) -> Result<&str, sqlx::Error>;
+    fn opt_str(&self, i: usize) -> Result<Option<&str>, sqlx::Error>;
+    fn int(&self, i: usize) -> Result<Option<i64>, sqlx::Error>;
+    /// A text column, whatever its SQL type (EXPLAIN output).
+    fn text(&self, i: usize) -> Result<String, sqlx::Error>;
+}
+
+macro_rules! any_row {
+    ($row:ty) => {
+        impl AnyRow for $row {
+            fn str(&self, i: usize) -> Result<&str, sqlx::Error> {
+                self.try_get::<&str, _>(i)
+            }
+            fn opt_str(&self, i: usize) -> Result<Option<&str>, sqlx::Error> {
+                self.try_get::<Option<&str>, _>(i)
+            }
+            fn int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get::<Option<i64>, _>(i)
+            }
+            fn text(&self, i: usize) -> Result<String, sqlx::Error> {
+                self.try_get::<String, _>(i).or_else(|_| {
+                    self.try_get::<Vec<u8>, _>(i)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                })
             }
         }
+    };
+}
+any_row!(sqlx::postgres::PgRow);
+any_row!(sqlx::mysql::MySqlRow);
+any_row!(sqlx::sqlite::SqliteRow);
+
+/// What a driver error means to the operator.
+#[derive(Debug, PartialEq, Eq)]
+enum ErrorClass {
+    /// The statement ran out of time (server side), or SQLite stayed locked past it.
+    Timeout,
+    /// No such table (or schema).
+    NoRelation,
+    /// The table lacks a column we read, or its type is not Airflow's.
+    Schema,
+    Other,
+}
+
+fn error_class(e: &sqlx::Error) -> ErrorClass {
+    match e {
+        sqlx::Error::Database(d) => {
+            let code = d.code();
+            let msg = d.message();
+            let mysql_number = d
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|m| m.number());
+            match (code.as_deref(), mysql_number) {
+                // PostgreSQL query_canceled (statement_timeout); MariaDB ER_STATEMENT_TIMEOUT,
+                // MySQL ER_QUERY_TIMEOUT and ER_QUERY_INTERRUPTED; SQLite BUSY/LOCKED after the
+                // busy timeout, INTERRUPT from the deadline's progress handler.
+                (Some("57014"), _) | (_, Some(1969 | 3024 | 1317)) => ErrorClass::Timeout,
+                (Some("5" | "6" | "9" | "261" | "262" | "517"), None)
+                    if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() =>
+                {
+                    ErrorClass::Timeout
+                }
+                // PostgreSQL undefined_table, invalid_schema_name; MySQL ER_NO_SUCH_TABLE.
+                (Some("42P01" | "3F000" | "42S02"), _) => ErrorClass::NoRelation,
+                // PostgreSQL undefined_column; MySQL ER_BAD_FIELD_ERROR.
+                (Some("42703" | "42S22"), _) => ErrorClass::Schema,
+                _ if msg.contains("no such table") => ErrorClass::NoRelation,
+                _ if msg.contains("no such column") => ErrorClass::Schema,
+                _ => ErrorClass::Other,
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::ColumnNotFound(_) => ErrorClass::Schema,
+        _ => ErrorClass::Other,
     }
+}
+
+/// A connect error, with what to do about the two that PgBouncer users meet.
+fn connect_hint(cause: String) -> String {
+    let lower = cause.to_ascii_lowercase();
+    if lower.contains("unsupported startup parameter") {
+        format!(
+            "{cause} (PgBouncer accepts no startup `options`: remove `options=` from the DB URL, and set the \
+             schema with --db-schema)"
+        )
+    } else if lower.contains("password authentication failed")
+        || lower.contains("sasl authentication failed")
+        || lower.contains("no such user")
+        || lower.contains("access denied for user")
+    {
+        format!("{cause} (check the user and password in the DB URL)")
+    } else {
+        cause
+    }
+}
+
+/// A schema only means something on PostgreSQL.
+fn check_schema(url: &DbUrl, cfg: &DbConfig) -> Result<()> {
+    let Some(schema) = &cfg.schema else {
+        return Ok(());
+    };
+    let why = match url.kind {
+        DbKind::Postgres if schema.contains('\0') => "a schema name cannot contain a NUL byte",
+        DbKind::Postgres => return Ok(()),
+        DbKind::MySql => {
+            "MySQL and MariaDB have no schemas inside a database (a schema is a database there): name \
+             Airflow's database in the URL and unset the schema"
+        }
+        DbKind::Sqlite => "SQLite has no schemas: unset the schema",
+    };
+    Err(Error::DbSchema {
+        db: url.display.clone(),
+        schema: schema.clone(),
+        source_of: cfg.schema_source,
+        reason: why.to_owned(),
+    })
+}
+
+/// `name`, qualified with `schema` on PostgreSQL; quoted as identifiers (`"` doubled).
+fn qualified(dialect: Dialect, schema: Option<&str>, name: &str) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    match (dialect, schema) {
+        (Dialect::Postgres, Some(schema)) => format!("{}.{}", q(schema), q(name)),
+        _ => name.to_owned(),
+    }
+}
+
+/// The re-read's `IN` filters (see [`Db::reread`]).
+fn reread_filters(candidates: &HashSet<TiKey>) -> Vec<InFilter<'_>> {
+    let mut filters = Vec::new();
+    for (column, get) in [
+        (
+            "dag_id",
+            (|k: &TiKey| k.dag_id.as_str()) as fn(&TiKey) -> &str,
+        ),
+        ("task_id", |k: &TiKey| k.task_id.as_str()),
+        ("run_id", |k: &TiKey| k.run_id.as_str()),
+    ] {
+        let values: HashSet<&str> = candidates.iter().map(get).collect();
+        if values.len() <= REREAD_MAX_IN && !values.iter().any(|v| looks_hashed(v)) {
+            let mut values: Vec<&str> = values.into_iter().collect();
+            values.sort_unstable();
+            filters.push(InFilter { column, values });
+        }
+    }
+    filters
 }
 
 /// Whether a label value may be a normalized one (`…-` + 9 lowercase hex digits).
@@ -517,38 +991,127 @@ pub fn looks_hashed(v: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
-/// The active-TI query for `kind`, with `IN` filters.
-fn active_sql(kind: DbKind, filters: &[InFilter<'_>]) -> String {
-    let int = match kind {
-        DbKind::Postgres => "BIGINT",
-        DbKind::MySql => "SIGNED",
-        DbKind::Sqlite => "INTEGER",
+/// The states that are not terminal, as ranges on `state` between the terminal values, and
+/// NULL: exactly `state IS NULL OR state NOT IN (…terminal…)` (the complement of finitely many
+/// points of an order is the open intervals between them), but each range can be read from
+/// Airflow's `ti_state` index, so the cost follows the active rows, not the table. A state
+/// nobody knows falls in one of the ranges and stays active. The terminal values sort the same
+/// way in every collation Airflow's `state` column may have (they differ in their first letter,
+/// or `sk` < `su`); the unit test `ranges_cover_exactly_the_non_terminal_states` checks the
+/// byte order and a case-insensitive order.
+fn active_predicate() -> String {
+    format!("({})", active_terms().join(" OR "))
+}
+
+/// [`active_ranges`] as SQL conditions on `state`.
+fn active_terms() -> Vec<String> {
+    active_ranges()
+        .into_iter()
+        .map(|r| match r {
+            (None, None) => "state IS NULL".to_owned(),
+            (None, Some(hi)) => format!("state < '{hi}'"),
+            (Some(lo), None) => format!("state > '{lo}'"),
+            (Some(lo), Some(hi)) => format!("(state > '{lo}' AND state < '{hi}')"),
+        })
+        .collect()
+}
+
+/// The active states as open ranges `(above, below)` between the sorted terminal values;
+/// `(None, None)` stands for NULL.
+fn active_ranges() -> Vec<(Option<&'static str>, Option<&'static str>)> {
+    let mut t: Vec<&'static str> = TERMINAL_STATES.to_vec();
+    t.sort_unstable();
+    let mut ranges = vec![(None, None), (None, Some(t[0]))];
+    ranges.extend(t.windows(2).map(|w| (Some(w[0]), Some(w[1]))));
+    ranges.push((Some(t[t.len() - 1]), None));
+    ranges
+}
+
+/// The active-TI query on `table`, with `IN` filters. PostgreSQL and MariaDB estimate each
+/// range from their statistics (histograms, index dives) and read the few active rows through
+/// `ti_state`; SQLite's planner knows only the average rows per value (`sqlite_stat1`), judges a
+/// range on `state` as costly as a scan, and would scan: there every range is its own
+/// `UNION ALL` branch `INDEXED BY ti_state` (the ranges are disjoint, so the union is the same
+/// set), each branch with the filters (its binds repeated, see [`binds`]).
+fn active_sql(dialect: Dialect, table: &str, filters: &[InFilter<'_>]) -> String {
+    let int = match dialect {
+        Dialect::Postgres => "BIGINT",
+        Dialect::MariaDb | Dialect::MySql => "SIGNED",
+        Dialect::Sqlite => "INTEGER",
     };
-    let terminal = TERMINAL_STATES
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut sql = format!(
+    let select = format!(
         "SELECT dag_id, task_id, run_id, CAST(map_index AS {int}), CAST(try_number AS {int}), state \
-         FROM task_instance WHERE (state IS NULL OR state NOT IN ({terminal}))"
+         FROM {table}"
     );
+    let filter_sql = |n: &mut usize| {
+        let mut sql = String::new();
+        for f in filters {
+            let marks: Vec<String> = f
+                .values
+                .iter()
+                .map(|_| {
+                    *n += 1;
+                    match dialect {
+                        Dialect::Postgres => format!("${n}"),
+                        _ => "?".to_owned(),
+                    }
+                })
+                .collect();
+            sql.push_str(&format!(" AND {} IN ({})", f.column, marks.join(", ")));
+        }
+        sql
+    };
     let mut n = 0;
-    for f in filters {
-        let marks: Vec<String> = f
-            .values
+    if dialect == Dialect::Sqlite {
+        active_terms()
             .iter()
-            .map(|_| {
-                n += 1;
-                match kind {
-                    DbKind::Postgres => format!("${n}"),
-                    DbKind::MySql | DbKind::Sqlite => "?".to_owned(),
-                }
+            .map(|term| {
+                format!(
+                    "{select} INDEXED BY ti_state WHERE {term}{}",
+                    filter_sql(&mut n)
+                )
             })
-            .collect();
-        sql.push_str(&format!(" AND {} IN ({})", f.column, marks.join(", ")));
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    } else {
+        format!(
+            "{select} WHERE {}{}",
+            active_predicate(),
+            filter_sql(&mut n)
+        )
     }
-    sql
+}
+
+/// The bind values of [`active_sql`]'s placeholders, in order.
+fn binds<'a>(dialect: Dialect, filters: &[InFilter<'a>]) -> Vec<&'a str> {
+    let once = filters.iter().flat_map(|f| f.values.iter().copied());
+    match dialect {
+        Dialect::Sqlite => (0..active_terms().len())
+            .flat_map(|_| once.clone())
+            .collect(),
+        _ => once.collect(),
+    }
+}
+
+/// `sql` under the server-side statement timeout where it is written into the statement:
+/// MariaDB `SET STATEMENT max_statement_time=S FOR …`, MySQL `SELECT /*+ MAX_EXECUTION_TIME(ms) */`
+/// (PostgreSQL's is the transaction's `SET LOCAL`; SQLite has none: its busy timeout and the
+/// client-side limit apply).
+fn with_timeout(dialect: Dialect, sql: &str, cfg: &DbConfig) -> String {
+    match dialect {
+        Dialect::MariaDb => format!(
+            "SET STATEMENT max_statement_time={} FOR {sql}",
+            cfg.timeout_secs()
+        ),
+        Dialect::MySql => match sql.strip_prefix("SELECT ") {
+            Some(rest) => format!(
+                "SELECT /*+ MAX_EXECUTION_TIME({}) */ {rest}",
+                cfg.timeout_ms()
+            ),
+            None => sql.to_owned(),
+        },
+        Dialect::Postgres | Dialect::Sqlite => sql.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -630,44 +1193,204 @@ mod tests {
     }
 
     #[test]
-    fn query_text_has_the_terminal_deny_list_and_placeholders() {
+    fn query_text_reads_ranges_of_state_with_placeholders() {
         let f = [InFilter {
             column: "dag_id",
             values: vec!["a", "b"],
         }];
-        let pg = active_sql(DbKind::Postgres, &f);
-        assert!(pg.contains("state IS NULL OR state NOT IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed')"));
+        let pg = active_sql(Dialect::Postgres, "\"s\".\"task_instance\"", &f);
+        assert!(
+            pg.contains(
+                "FROM \"s\".\"task_instance\" WHERE (state IS NULL OR state < 'failed' \
+                 OR (state > 'failed' AND state < 'removed') OR (state > 'removed' AND state < 'skipped') \
+                 OR (state > 'skipped' AND state < 'success') \
+                 OR (state > 'success' AND state < 'upstream_failed') OR state > 'upstream_failed')"
+            ),
+            "{pg}"
+        );
         assert!(pg.ends_with("AND dag_id IN ($1, $2)"), "{pg}");
-        assert!(!pg.contains("operator"));
-        assert!(active_sql(DbKind::MySql, &f).ends_with("AND dag_id IN (?, ?)"));
+        assert!(!pg.contains("operator") && !pg.contains("NOT IN"), "{pg}");
+        assert!(
+            active_sql(Dialect::MariaDb, "task_instance", &f).ends_with("AND dag_id IN (?, ?)")
+        );
+        // SQLite: one branch per range, each forced onto ti_state, each with the filters.
+        let lite = active_sql(Dialect::Sqlite, "task_instance", &f);
+        assert_eq!(lite.matches(" UNION ALL ").count(), 6, "{lite}");
+        assert_eq!(
+            lite.matches("INDEXED BY ti_state WHERE").count(),
+            7,
+            "{lite}"
+        );
+        assert_eq!(lite.matches("AND dag_id IN (?, ?)").count(), 7, "{lite}");
+        assert_eq!(binds(Dialect::Sqlite, &f).len(), 14);
+        assert_eq!(binds(Dialect::Postgres, &f), ["a", "b"]);
+    }
+
+    /// The ranges are exactly the complement of the terminal values, in byte order and in a
+    /// case-insensitive order (MySQL's `_ci` collations), NULL included.
+    #[test]
+    fn ranges_cover_exactly_the_non_terminal_states() {
+        let samples = [
+            "",
+            "a",
+            "awaiting_input",
+            "deferred",
+            "f",
+            "failed",
+            "failed_",
+            "failedx",
+            "fails",
+            "g",
+            "queued",
+            "removed",
+            "removed ",
+            "removedx",
+            "restarting",
+            "running",
+            "scheduled",
+            "sk",
+            "skipped",
+            "skipped_",
+            "skippedx",
+            "success",
+            "success_",
+            "successful",
+            "t",
+            "up_for_reschedule",
+            "up_for_retry",
+            "upstream_failed",
+            "upstream_failed_",
+            "zzz",
+            "FAILED",
+            "Success",
+            "\u{10ffff}",
+            "shutdown",
+            "none",
+        ];
+        type Cmp = fn(&str, &str) -> std::cmp::Ordering;
+        let orders: [(&str, Cmp); 2] = [
+            ("bytes", |a, b| a.cmp(b)),
+            ("case-insensitive", |a, b| {
+                a.to_lowercase().cmp(&b.to_lowercase())
+            }),
+        ];
+        for (name, cmp) in orders {
+            let in_range = |s: &str| {
+                active_ranges().iter().any(|r| match *r {
+                    (None, None) => false,
+                    (lo, hi) => {
+                        lo.is_none_or(|lo| cmp(s, lo).is_gt())
+                            && hi.is_none_or(|hi| cmp(s, hi).is_lt())
+                    }
+                })
+            };
+            for s in samples {
+                let terminal = TERMINAL_STATES.iter().any(|t| cmp(s, t).is_eq());
+                assert_eq!(in_range(s), !terminal, "{s:?} in the {name} order");
+            }
+        }
+        assert!(active_ranges().contains(&(None, None)), "NULL is active");
     }
 
     #[test]
-    fn colliding_keys_merge_towards_keeping() {
-        let mut m = ActiveMap::new();
-        let k = TiKey::from_db("d", "t", "r", -1);
-        insert_merged(
-            &mut m,
-            k.clone(),
-            ActiveTi {
-                try_number: 3,
-                state: Some("up_for_retry".into()),
-            },
-        );
-        insert_merged(
-            &mut m,
-            k.clone(),
-            ActiveTi {
-                try_number: 2,
-                state: Some("running".into()),
-            },
+    fn tables_are_schema_qualified_and_quoted_on_postgres_only() {
+        assert_eq!(
+            qualified(Dialect::Postgres, Some("team-b"), "task_instance"),
+            "\"team-b\".\"task_instance\""
         );
         assert_eq!(
-            m[&k],
-            ActiveTi {
-                try_number: 2,
-                state: Some("running".into())
-            }
+            qualified(Dialect::Postgres, Some("a\"; DROP TABLE x; --"), "dag"),
+            "\"a\"\"; DROP TABLE x; --\".\"dag\""
         );
+        assert_eq!(
+            qualified(Dialect::Postgres, None, "task_instance"),
+            "task_instance"
+        );
+        assert_eq!(
+            qualified(Dialect::Sqlite, None, "task_instance"),
+            "task_instance"
+        );
+    }
+
+    #[test]
+    fn a_schema_on_mysql_or_sqlite_is_refused_with_the_reason() {
+        let cfg = DbConfig::resolve(Some("airflow"), DEFAULT_TIMEOUT);
+        for (url, why) in [
+            (
+                "mysql://u:pw@h/airflow",
+                "MySQL and MariaDB have no schemas",
+            ),
+            ("sqlite:////tmp/a.db", "SQLite has no schemas"),
+        ] {
+            let e = check_schema(&DbUrl::parse(url).unwrap(), &cfg).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(why) && msg.contains("--db-schema"), "{msg}");
+            assert!(!msg.contains("pw"), "{msg}");
+        }
+        check_schema(&DbUrl::parse("postgres://h/db").unwrap(), &cfg).unwrap();
+        let none = DbConfig::resolve(Some(""), DEFAULT_TIMEOUT);
+        check_schema(&DbUrl::parse("sqlite:////tmp/a.db").unwrap(), &none).unwrap();
+    }
+
+    #[test]
+    fn the_flag_wins_and_a_blank_schema_is_none() {
+        assert_eq!(
+            DbConfig::resolve(Some("team_b"), DEFAULT_TIMEOUT)
+                .schema
+                .as_deref(),
+            Some("team_b")
+        );
+        assert_eq!(DbConfig::resolve(Some("  "), DEFAULT_TIMEOUT).schema, None);
+        assert_eq!(
+            DbConfig::resolve(Some(""), DEFAULT_TIMEOUT).schema_source,
+            "--db-schema"
+        );
+    }
+
+    #[test]
+    fn statement_timeouts_are_written_per_dialect() {
+        let cfg = DbConfig {
+            timeout: Duration::from_secs(7),
+            ..DbConfig::default()
+        };
+        assert_eq!(
+            with_timeout(Dialect::MariaDb, "SELECT 1", &cfg),
+            "SET STATEMENT max_statement_time=7 FOR SELECT 1"
+        );
+        assert_eq!(
+            with_timeout(Dialect::MySql, "SELECT a FROM t", &cfg),
+            "SELECT /*+ MAX_EXECUTION_TIME(7000) */ a FROM t"
+        );
+        assert_eq!(
+            with_timeout(Dialect::Postgres, "SELECT 1", &cfg),
+            "SELECT 1"
+        );
+    }
+
+    #[test]
+    fn pgbouncer_connect_errors_say_what_to_fix() {
+        assert!(
+            connect_hint("unsupported startup parameter: options".into())
+                .contains("remove `options=`")
+        );
+        for pgbouncer_or_postgres in [
+            "SASL authentication failed",
+            "password authentication failed for user \"airflow\"",
+        ] {
+            assert!(
+                connect_hint(pgbouncer_or_postgres.into()).contains("check the user and password")
+            );
+        }
+        assert_eq!(connect_hint("refused".into()), "refused");
+    }
+
+    #[test]
+    fn colliding_keys_are_ambiguous() {
+        let mut m = ActiveMap::new();
+        let k = TiKey::from_db("d", "t", "r", -1);
+        insert_active(&mut m, k.clone(), ActiveTi::new(3, Some("up_for_retry")));
+        assert!(!m[&k].ambiguous);
+        insert_active(&mut m, k.clone(), ActiveTi::new(2, Some("running")));
+        assert!(m[&k].ambiguous);
     }
 }

@@ -2,7 +2,7 @@
 //! pods and the clock to a [`Decision`]. DESIGN.md §5's table, row by row, first match wins.
 //!
 //! No I/O here: [`PodMeta`] is plain data (built by `pods.rs` from the apiserver's metadata-only
-//! LIST, or by tests), [`ActiveMap`] is plain data (built by `db.rs`).
+//! LIST, or by tests), [`ActiveMap`] and [`KnownDags`] are plain data (built by `db.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -17,10 +17,42 @@ pub struct ActiveTi {
     pub try_number: i64,
     /// `task_instance.state`; `None` is SQL NULL (a cleared or not yet scheduled TI).
     pub state: Option<String>,
+    /// More than one active TI row normalizes to this key (`make_safe_label_value` cuts long ids
+    /// to 53 characters plus 9 hex digits of an md5): which one a pod belongs to cannot be told,
+    /// so its pods are kept.
+    pub ambiguous: bool,
+}
+
+impl ActiveTi {
+    pub fn new(try_number: i64, state: Option<&str>) -> ActiveTi {
+        ActiveTi {
+            try_number,
+            state: state.map(str::to_owned),
+            ambiguous: false,
+        }
+    }
 }
 
 /// Every active TI by its label-form key.
 pub type ActiveMap = HashMap<TiKey, ActiveTi>;
+
+/// Adds a TI row to the map. A second row with the same label-form key makes the key ambiguous
+/// (DESIGN.md §5): its pods are zombies only when every TI behind it is terminal, i.e. when none
+/// of them is in the map at all.
+pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(ti);
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            o.get_mut().ambiguous = true;
+        }
+    }
+}
+
+/// The DAGs the database knows (`dag.dag_id`, normalized into label form). A pod whose dag_id is
+/// not among them belongs to another Airflow, or the sweeper reads the wrong database (row 8).
+pub type KnownDags = HashSet<String>;
 
 /// What the sweeper knows about one pod: its metadata, already parsed.
 #[derive(Debug, Clone)]
@@ -83,12 +115,13 @@ impl PodMeta {
 /// down, or before it was installed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Unstamped {
-    /// Never touch them: they are reported `skip`/`out-of-scope`, since neither their creator nor
-    /// their admission time can be checked.
+    /// Never touch them: they are reported `keep`/`unstamped` (row 2) and counted, since neither
+    /// their creator nor their admission time can be checked. Many of them mean the webhook is
+    /// being bypassed.
     #[default]
     Keep,
     /// Judge them on their labels alone, like stamped pods; `--owner` cannot be checked for them and
-    /// is not applied to them.
+    /// is not applied to them (the run warns).
     Sweep,
 }
 
@@ -118,11 +151,13 @@ pub enum Verdict {
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     OutOfScope,
+    Unstamped,
     Owned,
     Unidentifiable,
     InconsistentStamp,
     TooYoung,
     Terminating,
+    UnknownDag,
     NoActiveTi,
     Checked,
     Active,
@@ -134,11 +169,13 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::OutOfScope => "out-of-scope",
+            Reason::Unstamped => "unstamped",
             Reason::Owned => "owned",
             Reason::Unidentifiable => "unidentifiable",
             Reason::InconsistentStamp => "inconsistent-stamp",
             Reason::TooYoung => "too-young",
             Reason::Terminating => "terminating",
+            Reason::UnknownDag => "unknown-dag",
             Reason::NoActiveTi => "no-active-ti",
             Reason::Checked => "checked",
             Reason::Active => "active",
@@ -150,6 +187,12 @@ impl Reason {
     /// The row of DESIGN.md §5's table (1-based).
     pub fn row(self) -> u8 {
         self as u8 + 1
+    }
+
+    /// Whether a pod with this reason was judged against the database (row 9 or later): the
+    /// circuit breaker's fraction counts only these pods.
+    pub fn judged_against_db(self) -> bool {
+        self.row() >= Reason::NoActiveTi.row()
     }
 }
 
@@ -186,9 +229,10 @@ impl Decision {
     }
 }
 
-/// Which try numbers have a pod, per namespace and key: row 10 asks whether "a pod labelled with the
-/// active try exists for the key". Only pods that pass rows 1–4 (in scope, not owned, identifiable,
-/// consistent) count, and only in the same namespace (KPO's reattach searches its own namespace).
+/// Which try numbers have a pod, per namespace and key: row 12 asks whether "a pod labelled with the
+/// active try exists for the key". Only pods that pass rows 1–5 (in scope, stamped or swept, not
+/// owned, identifiable, consistent) count, and only in the same namespace (KPO's reattach searches
+/// its own namespace).
 #[derive(Debug, Default)]
 pub struct SiblingIndex<'a> {
     tries: HashSet<(&'a str, &'a TiKey, i64)>,
@@ -210,38 +254,40 @@ impl<'a> SiblingIndex<'a> {
     }
 }
 
-/// Rows 1–4: whether the pod is this run's to judge, and which TI it belongs to.
-fn identify<'p>(pod: &'p PodMeta, cfg: &DecideConfig) -> Result<(&'p TiKey, i64), Reason> {
+/// Rows 1–5: whether the pod is this run's to judge, and which TI it belongs to.
+fn identify<'p>(pod: &'p PodMeta, cfg: &DecideConfig) -> Result<(&'p TiKey, i64), Decision> {
+    use Reason::*;
+    use Verdict::*;
     // Row 1: scope (namespace, then creator).
     if let Some(namespaces) = &cfg.namespaces
         && !namespaces.contains(&pod.namespace)
     {
-        return Err(Reason::OutOfScope);
+        return Err(Decision::new(Skip, OutOfScope));
     }
     let unstamped = matches!(pod.stamp, Ok(None));
-    if unstamped {
-        if cfg.unstamped == Unstamped::Keep {
-            return Err(Reason::OutOfScope);
-        }
-    } else if !cfg.owners.is_empty() {
+    if !unstamped && !cfg.owners.is_empty() {
         match &pod.created_by {
             Some(creator) if cfg.owners.contains(creator) => {}
-            _ => return Err(Reason::OutOfScope),
+            _ => return Err(Decision::new(Skip, OutOfScope)),
         }
     }
-    // Row 2: owned by a controller (Job, SparkApplication, …): its owner manages its lifetime.
-    if pod.owned {
-        return Err(Reason::Owned);
+    // Row 2: no stamp at all: the webhook was bypassed or absent when the pod was created.
+    if unstamped && cfg.unstamped == self::Unstamped::Keep {
+        return Err(Decision::new(Keep, Reason::Unstamped));
     }
-    // Row 3: the labels must name a TI.
+    // Row 3: owned by a controller (Job, SparkApplication, …): its owner manages its lifetime.
+    if pod.owned {
+        return Err(Decision::new(Skip, Owned));
+    }
+    // Row 4: the labels must name a TI.
     let Some((key, try_number)) = pod.key() else {
-        return Err(Reason::Unidentifiable);
+        return Err(Decision::new(Skip, Unidentifiable));
     };
-    // Row 4: a stamp must agree with the labels it was made from.
+    // Row 5: a stamp must agree with the labels it was made from.
     match &pod.stamp {
         Ok(None) => {}
         Ok(Some(s)) if s.ti_key.as_ref() == Some(key) && s.try_number == Some(try_number) => {}
-        Ok(Some(_)) | Err(_) => return Err(Reason::InconsistentStamp),
+        Ok(Some(_)) | Err(_) => return Err(Decision::new(Skip, InconsistentStamp)),
     }
     Ok((key, try_number))
 }
@@ -251,10 +297,42 @@ fn is_held(state: Option<&str>) -> bool {
     matches!(state, Some("running" | "deferred"))
 }
 
-/// DESIGN.md §5, first match wins. `now` is Unix seconds.
+/// When the pod came to be, for row 6: the later of the stamp's `admitted-at` (the webhook's clock,
+/// and an annotation anyone with `pods/patch` can rewrite) and `creationTimestamp` (the
+/// apiserver's). A forged old `admitted-at` cannot make a new pod look old. `None`: unknown.
+pub fn born_at(pod: &PodMeta) -> Option<i64> {
+    let admitted = match &pod.stamp {
+        Ok(Some(Stamp {
+            admitted_at: Some(t),
+            ..
+        })) => Some(*t),
+        _ => None,
+    };
+    admitted.max(pod.created_at)
+}
+
+/// The TI a pod is judged against (rows 9–13): the one its key names, else, for a mapped key, the
+/// same dag/task/run unmapped. A pod template copied from a mapped task's pod keeps a stale
+/// `map_index` label on an unmapped task's pod, since KPO merges its labels over the template's.
+pub fn active_for<'m>(active: &'m ActiveMap, key: &TiKey) -> Option<&'m ActiveTi> {
+    if let Some(ti) = active.get(key) {
+        return Some(ti);
+    }
+    if key.map_index == -1 {
+        return None;
+    }
+    let unmapped = TiKey {
+        map_index: -1,
+        ..key.clone()
+    };
+    active.get(&unmapped)
+}
+
+/// DESIGN.md §5 (version 3), first match wins. `now` is Unix seconds.
 pub fn decide(
     pod: &PodMeta,
     active: &ActiveMap,
+    dags: &KnownDags,
     siblings: &SiblingIndex<'_>,
     now: i64,
     cfg: &DecideConfig,
@@ -263,50 +341,52 @@ pub fn decide(
     use Verdict::*;
     let (key, pod_try) = match identify(pod, cfg) {
         Ok(id) => id,
-        Err(reason) => return Decision::new(Skip, reason),
+        Err(d) => return d,
     };
-    // Row 5: too young. The stamp's admission epoch, else creationTimestamp; unknown is young.
-    let born = match &pod.stamp {
-        Ok(Some(Stamp {
-            admitted_at: Some(t),
-            ..
-        })) => Some(*t),
-        _ => pod.created_at,
-    };
-    match born {
+    // Row 6: too young (unknown age is young).
+    match born_at(pod) {
         Some(t) if now.saturating_sub(t) >= cfg.min_age_secs => {}
         _ => return Decision::new(Keep, TooYoung),
     }
-    // Row 6: someone asked for a graceful delete and Kubernetes is still honouring it.
+    // Row 7: someone asked for a graceful delete and Kubernetes is still honouring it.
     let stuck_terminating = match pod.deletion_at {
         Some(t) if t > now => return Decision::new(Keep, Terminating),
         Some(_) => true,
         None => false,
     };
+    // Row 8: the database knows no such DAG: the wrong database (staging, a restored backup, a
+    // fresh one) or another Airflow's pod. Every pod is then kept, whatever the namespace's size.
+    if !dags.contains(&key.dag_id) {
+        return Decision::new(Keep, UnknownDag);
+    }
     let zombie = |reason| Decision {
         verdict: Zombie,
         reason,
         stuck_terminating,
     };
-    // Row 7: no active TI at all.
-    let Some(ti) = active.get(key) else {
+    // Row 9: no active TI at all.
+    let Some(ti) = active_for(active, key) else {
         return zombie(NoActiveTi);
     };
-    // Row 8: KPO's cleanup has seen the pod and no Airflow process holds it (KPO never adopts a
+    // Two active TIs share the key: which one holds this pod cannot be told. Keep.
+    if ti.ambiguous {
+        return Decision::new(Keep, Active);
+    }
+    // Row 10: KPO's cleanup has seen the pod and no Airflow process holds it (KPO never adopts a
     // checked pod).
     if pod.already_checked && !is_held(ti.state.as_deref()) {
         return zombie(Checked);
     }
-    // Row 9: the pod's try is the TI's current one (or newer: Airflow 2.0–2.9 lowered the column
+    // Row 11: the pod's try is the TI's current one (or newer: Airflow 2.0–2.9 lowered the column
     // by one while deferred).
     if pod_try >= ti.try_number {
         return Decision::new(Keep, Active);
     }
-    // Row 10: the current try has a pod of its own, so nothing adopted this one.
+    // Row 12: the current try has a pod of its own, so nothing adopted this one.
     if siblings.has(&pod.namespace, key, ti.try_number) {
         return zombie(Superseded);
     }
-    // Row 11: an older try alone may have been reattached to.
+    // Row 13: an older try alone may have been reattached to.
     if cfg.strict_retry {
         zombie(MayReattach)
     } else {

@@ -34,7 +34,9 @@ pub enum Error {
     #[error("cannot connect to {db}: {cause}")]
     DbConnect { db: String, cause: String },
 
-    #[error("timed out after {secs}s {what} {db}")]
+    #[error(
+        "timed out after {secs}s {what} {db} (raise --db-timeout, or find what holds the DB up)"
+    )]
     DbTimeout {
         db: String,
         what: &'static str,
@@ -49,6 +51,24 @@ pub enum Error {
 
     #[error("reading task instances from {db} failed: {cause}")]
     DbQuery { db: String, cause: String },
+
+    #[error("schema {schema:?} (from {source_of}) cannot be used with {db}: {reason}")]
+    DbSchema {
+        db: String,
+        schema: String,
+        source_of: &'static str,
+        reason: String,
+    },
+
+    #[error(
+        "schema {schema:?} (from {source_of}) does not exist in {db}: set --db-schema (or \
+         AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) to the schema Airflow was migrated into"
+    )]
+    DbSchemaMissing {
+        db: String,
+        schema: String,
+        source_of: &'static str,
+    },
 }
 
 impl Error {
@@ -66,6 +86,8 @@ impl Error {
             Error::DbTimeout { .. } => "db-timeout",
             Error::NotAirflowDb { .. } => "not-airflow-db",
             Error::DbQuery { .. } => "db-query",
+            Error::DbSchema { .. } => "db-schema",
+            Error::DbSchemaMissing { .. } => "db-schema-missing",
         }
     }
 }

@@ -7,7 +7,8 @@ pub const DEFAULT_MAX_DELETIONS: u64 = 100;
 /// `--max-fraction` default.
 pub const DEFAULT_MAX_FRACTION: f64 = 0.5;
 /// The fraction is not checked below this many zombies: one zombie among one pod is 100 %, and a
-/// quiet cluster must not trip the breaker on every run. `--max-deletions` still applies.
+/// quiet cluster must not trip the breaker on every run. `--max-deletions` still applies, and a
+/// wrong database is caught by row 8 (`unknown-dag`) whatever the count.
 pub const FRACTION_MIN_ZOMBIES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,8 +31,10 @@ impl Default for Breaker {
 pub struct Trip(pub String);
 
 impl Breaker {
-    /// `zombies` among `in_scope` pods (every listed pod not skipped as out-of-scope).
-    pub fn check(&self, zombies: usize, in_scope: usize) -> Result<(), Trip> {
+    /// `zombies` among the `judged` pods: those judged against the database (DESIGN.md §5 row 9
+    /// or later). Owned, unidentifiable, too young, terminating and unknown-DAG pods can never be
+    /// zombies, so they do not dilute the fraction.
+    pub fn check(&self, zombies: usize, judged: usize) -> Result<(), Trip> {
         if zombies as u64 > self.max_deletions {
             return Err(Trip(format!(
                 "circuit breaker tripped: {zombies} zombies exceed --max-deletions {}; nothing was deleted. \
@@ -40,14 +43,14 @@ impl Breaker {
                 self.max_deletions
             )));
         }
-        let fraction = if in_scope == 0 {
+        let fraction = if judged == 0 {
             0.0
         } else {
-            zombies as f64 / in_scope as f64
+            zombies as f64 / judged as f64
         };
         if zombies >= FRACTION_MIN_ZOMBIES && fraction > self.max_fraction {
             return Err(Trip(format!(
-                "circuit breaker tripped: {zombies} zombies are {:.0}% of {in_scope} pods in scope, above \
+                "circuit breaker tripped: {zombies} zombies are {:.0}% of {judged} pods judged against the database, above \
                  --max-fraction {}; nothing was deleted. Check that --db-url is this deployment's Airflow DB \
                  and review the pods in a dry run; if they are all zombies, rerun with --max-fraction {:.2}",
                 fraction * 100.0,
@@ -75,7 +78,7 @@ mod tests {
     }
 
     #[test]
-    fn fraction_of_in_scope_pods() {
+    fn fraction_of_pods_judged_against_the_database() {
         let b = Breaker {
             max_deletions: 1000,
             max_fraction: 0.5,

@@ -89,10 +89,17 @@ fn now_secs() -> i64 {
     k8s_openapi::jiff::Timestamp::now().as_second()
 }
 
-/// One sweep. `Err` means nothing was deleted (exit 1).
+/// One sweep. `Err` means nothing was deleted after the error (exit 1).
 pub async fn run(args: Args) -> Result<Outcome> {
     plan(args).await?.finish().await
 }
+
+/// Candidates per re-read: each batch of deletes is justified by its own re-read.
+pub const BATCH: usize = 50;
+/// DESIGN.md §5: no DELETE is sent more than this long after the re-read that justified it.
+pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// A pod whose delete ran late this many times in a row is given up on (reported `failed`).
+pub const MAX_LATE: u32 = 3;
 
 /// A sweep judged but not acted on: the pods listed, the active TIs read after them, every
 /// decision and the breaker's verdict. [`Plan::finish`] acts.
@@ -104,23 +111,59 @@ pub struct Plan {
     grace_period: u32,
     client: Client,
     db: db::Db,
+    dags: decide::KnownDags,
     /// Sorted by namespace and name.
     pub pods: Vec<PodMeta>,
     pub decisions: Vec<Decision>,
     pub active_tis: usize,
     /// Why the breaker tripped, when it did.
     pub breaker: Option<String>,
+    /// Candidates per re-read ([`BATCH`]).
+    pub batch_size: usize,
+    /// Longest time from a re-read to a DELETE it justifies ([`WINDOW`]).
+    pub window: std::time::Duration,
+    /// Deletes in flight at once ([`act::CONCURRENCY`]).
+    pub concurrency: usize,
+}
+
+/// Checks the flags that only make sense together, before anything is read.
+fn check_args(args: &Args) -> Result<()> {
+    if !args.all_namespaces && args.namespaces.is_empty() {
+        return Err(Error::Args(
+            "pass --namespace NS (repeatable) or --all-namespaces".into(),
+        ));
+    }
+    if args.unstamped == decide::Unstamped::Sweep && args.all_namespaces {
+        return Err(Error::Args(
+            "--unstamped sweep with --all-namespaces is refused: unstamped pods carry no creator, so every \
+             Airflow's KPO pods in the cluster would be judged against this one database. Name this \
+             deployment's namespaces with --namespace, or keep --unstamped keep"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Lists the pods, then reads the DB, then decides: everything up to the first delete.
 pub async fn plan(args: Args) -> Result<Plan> {
+    check_args(&args)?;
+    db::DbUrl::resolve(args.db_url.as_ref().map(args::SecretUrl::expose))?;
+    let client = kube_client(&args).await?;
+    plan_with(args, client).await
+}
+
+/// [`plan`] with a Kubernetes client of the caller's.
+pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     let started = Instant::now();
     let started_at = k8s_openapi::jiff::Timestamp::from_second(now_secs())
         .expect("now is a valid timestamp")
         .to_string();
+    check_args(&args)?;
     let Args {
         kubeconfig: _,
         db_url,
+        db_schema,
+        db_timeout,
         namespaces,
         all_namespaces,
         delete,
@@ -134,21 +177,26 @@ pub async fn plan(args: Args) -> Result<Plan> {
         strict_retry,
         grace_period,
         log_format: _,
-    } = args.clone();
-    if !all_namespaces && namespaces.is_empty() {
-        return Err(Error::Args(
-            "pass --namespace NS (repeatable) or --all-namespaces".into(),
-        ));
-    }
-    let url = db::DbUrl::resolve(db_url.as_deref())?;
+    } = args;
+    let url = db::DbUrl::resolve(db_url.as_ref().map(args::SecretUrl::expose))?;
+    let db_cfg = db::DbConfig::resolve(
+        db_schema.as_deref(),
+        std::time::Duration::from_secs(db_timeout),
+    );
     if delete && owners.is_empty() {
         tracing::warn!(
             "--delete without --owner: pods of another Airflow deployment sharing these namespaces would be \
              judged against this deployment's DB; set --owner to this deployment's worker identity"
         );
     }
+    if unstamped == decide::Unstamped::Sweep && !owners.is_empty() {
+        tracing::warn!(
+            "--unstamped sweep with --owner: unstamped pods carry no creator, so they cannot be checked \
+             against --owner; every unstamped KPO pod in these namespaces is judged against this DB"
+        );
+    }
     let scope_namespaces = (!all_namespaces).then(|| {
-        let mut v = namespaces.clone();
+        let mut v = namespaces;
         v.sort();
         v.dedup();
         v
@@ -160,7 +208,6 @@ pub async fn plan(args: Args) -> Result<Plan> {
         min_age_secs: i64::try_from(min_age).unwrap_or(i64::MAX),
         strict_retry,
     };
-    let client = kube_client(&args).await?;
 
     // LIST first, then the DB: every pod judged existed before the snapshot it is judged against.
     let scope = pods::ListScope {
@@ -168,33 +215,39 @@ pub async fn plan(args: Args) -> Result<Plan> {
         include_completed,
         page_size: pods::PAGE_SIZE,
     };
-    // Connecting reads nothing, so it overlaps the LIST; the query starts after it.
-    let (pods, db) = tokio::join!(pods::list(&client, &scope), db::Db::connect(&url));
+    // Connecting reads nothing, so it overlaps the LIST; the queries start after it.
+    let (pods, db) = tokio::join!(
+        pods::list(&client, &scope),
+        db::Db::connect_with(&url, &db_cfg)
+    );
     let mut pods = pods?;
     let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     tracing::debug!(pods = pods.len(), "listed pods");
 
+    let dags = db.known_dags().await?;
     let active = db.active_tis().await?;
-    tracing::debug!(active = active.len(), db = %url, "read active task instances");
+    tracing::debug!(active = active.len(), dags = dags.len(), db = %url, "read active task instances");
 
     let now = now_secs();
     let siblings = SiblingIndex::build(&pods, &cfg);
     let decisions: Vec<Decision> = pods
         .iter()
-        .map(|p| decide::decide(p, &active, &siblings, now, &cfg))
+        .map(|p| decide::decide(p, &active, &dags, &siblings, now, &cfg))
         .collect();
     drop(siblings);
     let zombies = decisions.iter().filter(|d| d.is_zombie()).count();
-    let in_scope = decisions
+    // The fraction counts only the pods judged against the database (row 9 on): owned,
+    // unidentifiable, too young, terminating or unknown-DAG pods can never be zombies.
+    let judged = decisions
         .iter()
-        .filter(|d| d.reason != Reason::OutOfScope)
+        .filter(|d| d.reason.judged_against_db())
         .count();
     let breaker = gate::Breaker {
         max_deletions,
         max_fraction,
     }
-    .check(zombies, in_scope)
+    .check(zombies, judged)
     .err()
     .map(|t| t.0);
     Ok(Plan {
@@ -205,16 +258,35 @@ pub async fn plan(args: Args) -> Result<Plan> {
         grace_period,
         client,
         db,
+        dags,
         pods,
         decisions,
         active_tis: active.len(),
         breaker,
+        batch_size: BATCH,
+        window: WINDOW,
+        concurrency: act::CONCURRENCY,
     })
 }
 
+/// The keys a re-read must return for `pod`: its own, and for a mapped key the same TI unmapped
+/// (a stale `map_index` label is judged against it).
+fn reread_keys(pod: &PodMeta, into: &mut HashSet<tikey::TiKey>) {
+    if let Some((k, _)) = pod.key() {
+        into.insert(k.clone());
+        if k.map_index != -1 {
+            into.insert(tikey::TiKey {
+                map_index: -1,
+                ..k.clone()
+            });
+        }
+    }
+}
+
 impl Plan {
-    /// Acts on the plan: nothing when the breaker tripped or in a dry run; otherwise re-reads the
-    /// candidates' TI rows, decides again, and deletes what is still a zombie.
+    /// Acts on the plan: nothing when the breaker tripped or in a dry run; otherwise, batch by
+    /// batch, re-reads the candidates' TI rows, decides again, and deletes what is still a zombie
+    /// within [`WINDOW`] of that re-read.
     pub async fn finish(self) -> Result<Outcome> {
         let Plan {
             started,
@@ -224,13 +296,37 @@ impl Plan {
             grace_period,
             client,
             mut db,
+            dags,
             pods,
             mut decisions,
             active_tis,
             breaker,
+            batch_size,
+            window,
+            concurrency,
         } = self;
         let mut actions = vec![Action::None; pods.len()];
         let mut exit = exit::OK;
+        let unstamped = pods
+            .iter()
+            .zip(&decisions)
+            .filter(|(p, d)| matches!(p.stamp, Ok(None)) && d.reason != Reason::OutOfScope)
+            .count();
+        if unstamped > 0 {
+            let fate = match cfg.unstamped {
+                decide::Unstamped::Keep => {
+                    "they are kept (--unstamped keep), so their zombies are never swept"
+                }
+                decide::Unstamped::Sweep => {
+                    "they are judged on their labels alone (--unstamped sweep)"
+                }
+            };
+            tracing::warn!(
+                unstamped,
+                "{unstamped} KPO pods in scope carry no stamp: the webhook may be bypassed or down (the \
+                 apiserver fails open on it); {fate}. See the webhook's README on telling why"
+            );
+        }
         if breaker.is_some() {
             exit = exit::BREAKER;
         } else if !delete {
@@ -239,49 +335,81 @@ impl Plan {
                     *a = Action::WouldDelete;
                 }
             }
-        } else if decisions.iter().any(Decision::is_zombie) {
-            // Right before deleting: re-read the candidates' rows and decide again.
-            let candidates: HashSet<tikey::TiKey> = pods
-                .iter()
-                .zip(&decisions)
-                .filter(|(_, d)| d.is_zombie())
-                .filter_map(|(p, _)| p.key().map(|(k, _)| k.clone()))
-                .collect();
-            let fresh = db.reread(&candidates).await?;
-            let now = now_secs();
+        } else {
             let siblings = SiblingIndex::build(&pods, &cfg);
-            let mut targets = Vec::new();
-            let mut target_idx = Vec::new();
-            for (i, (pod, d)) in pods.iter().zip(decisions.iter_mut()).enumerate() {
-                if !d.is_zombie() {
-                    continue;
-                }
-                let again = decide::decide(pod, &fresh, &siblings, now, &cfg);
-                if !again.is_zombie() {
-                    tracing::info!(namespace = %pod.namespace, pod = %pod.name, reason = again.reason.as_str(), "no longer a zombie at the re-read; kept");
-                }
-                *d = again;
-                if again.is_zombie() {
-                    targets.push(act::Target {
-                        pod,
-                        decision: again,
-                    });
-                    target_idx.push(i);
-                }
-            }
             let act_cfg = act::ActConfig {
                 grace_period,
                 instance: act::default_instance(),
+                send_by: None,
+                concurrency: concurrency.max(1),
             };
-            let outcomes = act::delete_all(&client, &targets, &act_cfg).await;
-            for (i, o) in target_idx.into_iter().zip(outcomes) {
-                actions[i] = match o {
-                    act::Outcome::Deleted => Action::Deleted,
-                    act::Outcome::Gone => Action::Gone,
-                    act::Outcome::Conflict => Action::Conflict,
-                    act::Outcome::Failed(_) => Action::Failed,
+            let mut queue: std::collections::VecDeque<usize> = decisions
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.is_zombie())
+                .map(|(i, _)| i)
+                .collect();
+            let mut late = vec![0u32; pods.len()];
+            let mut batch_no = 0usize;
+            while !queue.is_empty() {
+                let take = batch_size.max(1).min(queue.len());
+                let batch: Vec<usize> = queue.drain(..take).collect();
+                // Right before deleting: re-read this batch's rows and decide again.
+                let mut keys = HashSet::new();
+                for &i in &batch {
+                    reread_keys(&pods[i], &mut keys);
+                }
+                let fresh = db.reread(&keys).await?;
+                let send_by = tokio::time::Instant::now() + window;
+                let now = now_secs();
+                let mut targets = Vec::new();
+                let mut target_idx = Vec::new();
+                for &i in &batch {
+                    let pod = &pods[i];
+                    let again = decide::decide(pod, &fresh, &dags, &siblings, now, &cfg);
+                    if !again.is_zombie() {
+                        tracing::info!(namespace = %pod.namespace, pod = %pod.name, reason = again.reason.as_str(), "no longer a zombie at the re-read; kept");
+                    }
+                    decisions[i] = again;
+                    if again.is_zombie() {
+                        targets.push(act::Target {
+                            pod,
+                            decision: again,
+                        });
+                        target_idx.push(i);
+                    }
+                }
+                let cfg_now = act::ActConfig {
+                    send_by: Some(send_by),
+                    ..act_cfg.clone()
                 };
+                let outcomes = act::delete_all(&client, &targets, &cfg_now).await;
+                let mut again_late = Vec::new();
+                for (i, o) in target_idx.into_iter().zip(outcomes) {
+                    actions[i] = match o {
+                        act::Outcome::Deleted => Action::Deleted,
+                        act::Outcome::Gone => Action::Gone,
+                        act::Outcome::Conflict => Action::Conflict,
+                        act::Outcome::Failed(_) => Action::Failed,
+                        act::Outcome::Late => {
+                            late[i] += 1;
+                            if late[i] >= MAX_LATE {
+                                tracing::error!(namespace = %pods[i].namespace, pod = %pods[i].name, "delete not sent: {MAX_LATE} re-reads in a row went stale before it could be sent (the apiserver is slow); giving up on this pod for this run");
+                                Action::Failed
+                            } else {
+                                again_late.push(i);
+                                Action::None
+                            }
+                        }
+                    };
+                }
+                // Late ones are read again first, in their order.
+                for i in again_late.into_iter().rev() {
+                    queue.push_front(i);
+                }
+                batch_no += 1;
             }
+            tracing::debug!(batches = batch_no, "deletes done");
             if actions.contains(&Action::Failed) {
                 exit = exit::DELETE_FAILED;
             }
@@ -293,6 +421,7 @@ impl Plan {
             zombies: decisions.iter().filter(|d| d.is_zombie()).count(),
             deleted: actions.iter().filter(|a| **a == Action::Deleted).count(),
             failed: actions.iter().filter(|a| **a == Action::Failed).count(),
+            unstamped,
         };
         let rows = pods
             .iter()

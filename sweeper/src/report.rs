@@ -41,6 +41,9 @@ pub struct Summary {
     pub zombies: usize,
     pub deleted: usize,
     pub failed: usize,
+    /// Pods in scope without the webhook's stamp (row 2, or judged with `--unstamped sweep`): the
+    /// webhook was bypassed or absent when they were created.
+    pub unstamped: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +118,7 @@ impl Report {
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
         format!(
-            "kpo-sweeper: {}: listed {} pods, {} active TIs, {} zombies, {} deleted, {} failed ({} ms)",
+            "kpo-sweeper: {}: listed {} pods, {} active TIs, {} zombies, {} deleted, {} failed, {} unstamped ({} ms)",
             if self.dry_run {
                 "dry run (pass --delete to act)"
             } else {
@@ -126,6 +129,7 @@ impl Report {
             s.zombies,
             s.deleted,
             s.failed,
+            s.unstamped,
             self.duration_ms
         )
     }
@@ -158,6 +162,7 @@ mod tests {
                 zombies: 1,
                 deleted: 0,
                 failed: 0,
+                unstamped: 0,
             },
             pods: vec![
                 PodRow {
@@ -191,7 +196,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
         let expected = serde_json::json!({
             "version": 1, "dry_run": true, "started_at": "2026-01-01T00:00:00Z", "duration_ms": 12,
-            "summary": {"listed": 2, "active_tis": 1, "zombies": 1, "deleted": 0, "failed": 0},
+            "summary": {"listed": 2, "active_tis": 1, "zombies": 1, "deleted": 0, "failed": 0, "unstamped": 0},
             "pods": [
                 {"namespace": "airflow", "name": "zombie-pod", "uid": "u1",
                  "ti_key": "kpo_zombie_dag/zombie_kpo_task/manual__x/-1", "try_number": 1,

@@ -20,7 +20,23 @@ pub fn is_transient(e: &kube::Error) -> bool {
 }
 
 /// Runs `call` until it succeeds, fails for good, or [`ATTEMPTS`] are spent.
-pub async fn kube<T, F, Fut>(what: &str, mut call: F) -> Result<T, kube::Error>
+pub async fn kube<T, F, Fut>(what: &str, call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    Ok(kube_by(what, None, call)
+        .await?
+        .expect("no deadline, so every attempt is made"))
+}
+
+/// Like [`kube`], but no attempt (the first or a retry) starts at or after `deadline`: then
+/// `Ok(None)`, and nothing more was sent.
+pub async fn kube_by<T, F, Fut>(
+    what: &str,
+    deadline: Option<tokio::time::Instant>,
+    mut call: F,
+) -> Result<Option<T>, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -28,6 +44,9 @@ where
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Ok(None);
+        }
         match call().await {
             Err(e) if is_transient(&e) && attempt < ATTEMPTS => {
                 tracing::warn!(what, attempt, error = %e, "apiserver call failed; retrying in {backoff:?}");
@@ -35,7 +54,7 @@ where
                 backoff *= 2;
                 attempt += 1;
             }
-            res => return res,
+            res => return res.map(Some),
         }
     }
 }
@@ -85,5 +104,30 @@ mod tests {
         })
         .await;
         assert_eq!(res.unwrap(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_starts_past_the_deadline() {
+        // Past already: nothing is sent.
+        let mut calls = 0;
+        let past = tokio::time::Instant::now();
+        let res: Result<Option<()>, _> = kube_by("t", Some(past), || {
+            calls += 1;
+            async { Ok(()) }
+        })
+        .await;
+        assert!(matches!(res, Ok(None)));
+        assert_eq!(calls, 0);
+        // Transient failures until the deadline: the retry after it is not sent.
+        let mut calls = 0;
+        let soon = tokio::time::Instant::now() + Duration::from_millis(600);
+        let res: Result<Option<()>, _> = kube_by("t", Some(soon), || {
+            calls += 1;
+            async { Err(api(503)) }
+        })
+        .await;
+        assert!(matches!(res, Ok(None)));
+        // Attempts at 0, 0.25 s and 0.75 s: the third starts past 0.6 s and is not made.
+        assert_eq!(calls, 2);
     }
 }

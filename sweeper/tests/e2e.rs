@@ -86,7 +86,7 @@ async fn upstream_kpo_zombie_dag(kind: DbKind, form: UrlForm) {
     );
     assert_eq!(
         out.summary(),
-        serde_json::json!({"listed": 4, "active_tis": 2, "zombies": 2, "deleted": 2, "failed": 0})
+        serde_json::json!({"listed": 4, "active_tis": 2, "zombies": 2, "deleted": 2, "failed": 0, "unstamped": 0})
     );
     assert_eq!(out.report()["dry_run"], false);
     assert_eq!(
@@ -408,7 +408,7 @@ async fn scope_ownership_and_unstamped() {
     s.pod("live", &live, Stamping::Ours).await;
     let all = names(&["owned", "theirs", "unstamped", "zombie", "live"]);
 
-    // Row 5: with --min-age 1h every pod is too young (dry run).
+    // Row 6: with --min-age 1h every pod is too young (dry run).
     let young = run_sweeper(
         &[
             "--namespace",
@@ -428,7 +428,7 @@ async fn scope_ownership_and_unstamped() {
         &[
             ("owned", "skip", "owned", "none"),
             ("theirs", "skip", "out-of-scope", "none"),
-            ("unstamped", "skip", "out-of-scope", "none"),
+            ("unstamped", "keep", "unstamped", "none"),
             ("zombie", "keep", "too-young", "none"),
             ("live", "keep", "too-young", "none"),
         ],
@@ -443,7 +443,7 @@ async fn scope_ownership_and_unstamped() {
         &[
             ("owned", "skip", "owned", "none"),
             ("theirs", "skip", "out-of-scope", "none"),
-            ("unstamped", "skip", "out-of-scope", "none"),
+            ("unstamped", "keep", "unstamped", "none"),
             ("zombie", "zombie", "no-active-ti", "deleted"),
             ("live", "keep", "active", "none"),
         ],
@@ -500,11 +500,25 @@ async fn stuck_terminating_zombie_is_removed_and_long_grace_is_kept() {
     }
     graceful_delete(&s.client, &s.ns, "stuck", 1).await;
     graceful_delete(&s.client, &s.ns, "graceful", 3600).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Wait (by the clock, not a fixed sleep) until "stuck" is past its deletionTimestamp.
+    let stuck_now = s.pods().get("stuck").await.unwrap();
+    let deadline = stuck_now
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .expect("graceful delete sets deletionTimestamp")
+        .0
+        .as_second();
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while k8s_openapi::jiff::Timestamp::now().as_second() <= deadline {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "clock never passed {deadline}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Without a kubelet, both are still there.
     assert_eq!(s.survivors().await, names(&["stuck", "graceful"]));
-    let stuck_now = s.pods().get("stuck").await.unwrap();
-    assert!(stuck_now.metadata.deletion_timestamp.is_some());
 
     let out = s
         .sweep(&["--delete", "--owner", OWNER, "--grace-period", "30"])

@@ -56,15 +56,7 @@ async fn active_tis_on(kind: DbKind) {
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     let want: BTreeMap<TiKey, ActiveTi> = active
         .iter()
-        .map(|ti| {
-            (
-                ti.key(),
-                ActiveTi {
-                    try_number: ti.try_number,
-                    state: ti.state.clone(),
-                },
-            )
-        })
+        .map(|ti| (ti.key(), ActiveTi::new(ti.try_number, ti.state.as_deref())))
         .collect();
     let got: BTreeMap<TiKey, ActiveTi> = map.into_iter().collect();
     assert_eq!(got, want, "{kind:?}");
@@ -247,6 +239,8 @@ async fn uid_precondition_conflict_and_gone_are_counted_not_deleted() {
     let cfg = sweeper::act::ActConfig {
         grace_period: 0,
         instance: "test".into(),
+        send_by: None,
+        concurrency: sweeper::act::CONCURRENCY,
     };
     let outcomes = sweeper::act::delete_all(&s.client, &targets, &cfg).await;
     assert_eq!(

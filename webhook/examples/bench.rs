@@ -161,6 +161,7 @@ async fn main() {
         cert: files.clone(),
         cert_poll_interval: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(5),
+        limits: webhook::Limits::default(),
     })
     .await
     .unwrap();
@@ -208,20 +209,24 @@ async fn main() {
     );
     let noop_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let noop_addr = noop_listener.local_addr().unwrap();
-    let noop = tokio::spawn(webhook::server::serve_tls(
+    let noop = tokio::spawn(webhook::server::serve(
         noop_listener,
-        Arc::new(webhook::tls::server_config(resolver.clone()).unwrap()),
+        Some(Arc::new(
+            webhook::tls::server_config(resolver.clone()).unwrap(),
+        )),
         noop_router,
+        webhook::server::Bounds::tls(&webhook::Limits::default()),
         stop_rx.clone(),
         Duration::from_secs(5),
         Metrics::default(),
     ));
     let floor_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let floor_addr = floor_listener.local_addr().unwrap();
-    let floor = tokio::spawn(webhook::server::serve_tls(
+    let floor = tokio::spawn(webhook::server::serve(
         floor_listener,
-        Arc::new(webhook::tls::server_config(resolver).unwrap()),
+        Some(Arc::new(webhook::tls::server_config(resolver).unwrap())),
         floor_router,
+        webhook::server::Bounds::tls(&webhook::Limits::default()),
         stop_rx.clone(),
         Duration::from_secs(5),
         Metrics::default(),

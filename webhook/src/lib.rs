@@ -9,6 +9,7 @@
 //! * [`api`]: the axum [`api::router`], its state and its error responses;
 //! * [`tls`]: rustls with a certificate resolver that polls the cert/key files and swaps them in;
 //! * [`server`]: the TLS and plain-HTTP listeners, graceful shutdown;
+//! * [`limits`]: the resource bounds (connections, streams, timeouts, in-flight body bytes);
 //! * [`metrics`], [`telemetry`], [`args`].
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 pub mod api;
 pub mod args;
+pub mod limits;
 pub mod metrics;
 pub mod mutate;
 pub mod server;
@@ -26,6 +28,7 @@ pub mod tls;
 
 pub use api::router;
 pub use api::state::AppState;
+pub use limits::Limits;
 pub use server::{Config, Server};
 
 /// Largest accepted request body: 3 MiB, the kube-apiserver's own limit for a request body
@@ -42,6 +45,15 @@ pub enum Error {
     BodyTooLarge { limit: usize },
     #[error("cannot read request body: {0}")]
     BodyRead(String),
+    #[error("request body not received within {0:?} (--body-read-timeout)")]
+    BodyTimeout(std::time::Duration),
+    // Load shed: HTTP 503 (the apiserver then admits the pod unchanged).
+    #[error(
+        "{held} of {limit} bytes of request bodies already held (--max-inflight-body-bytes); try again"
+    )]
+    OverBudget { held: usize, limit: usize },
+    #[error("request not answered within {0:?} (--request-timeout)")]
+    RequestTimeout(std::time::Duration),
     #[error("body is not an AdmissionReview: {0}")]
     NotAdmissionReview(String),
     #[error(
@@ -58,6 +70,14 @@ pub enum Error {
     // Not ready / startup.
     #[error("no TLS certificate loaded yet")]
     NotReady,
+    #[error(
+        "the served TLS certificate expired at {not_after} (Unix seconds): the apiserver cannot call the webhook, every pod is admitted unstamped; renew the certificate"
+    )]
+    CertExpired { not_after: i64 },
+    #[error(
+        "the served TLS certificate is not valid before {not_before} (Unix seconds): the apiserver cannot call the webhook until then; check the clocks or the certificate"
+    )]
+    CertNotYetValid { not_before: i64 },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -74,6 +94,8 @@ pub enum Error {
     Tls(#[from] rustls::Error),
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// `Result` with [`Error`].
@@ -86,16 +108,22 @@ impl Error {
             Error::UnsupportedMediaType(_) => "unsupported-media-type",
             Error::BodyTooLarge { .. } => "body-too-large",
             Error::BodyRead(_) => "body-read",
+            Error::BodyTimeout(_) => "body-timeout",
+            Error::OverBudget { .. } => "body-budget",
+            Error::RequestTimeout(_) => "request-timeout",
             Error::NotAdmissionReview(_) => "not-admission-review",
             Error::WrongReviewType { .. } => "wrong-review-type",
             Error::MissingRequest => "missing-request",
             Error::NotFound(_) => "not-found",
             Error::MethodNotAllowed { .. } => "method-not-allowed",
             Error::NotReady => "not-ready",
+            Error::CertExpired { .. } => "cert-expired",
+            Error::CertNotYetValid { .. } => "cert-not-yet-valid",
             Error::Bind { .. } => "bind",
             Error::Certificate { .. } => "certificate",
             Error::Tls(_) => "tls",
             Error::Serve(_) => "serve",
+            Error::Config(_) => "config",
         }
     }
 }

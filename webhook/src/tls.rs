@@ -9,7 +9,7 @@
 //! error is logged per new content seen. Chains (leaf first, then intermediates) are served whole.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -24,22 +24,60 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
-/// Whether a certificate is loaded (what `/readyz` reports).
+/// Whether a certificate is loaded, and its validity (what `/readyz` reports).
 #[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<Validity>);
+
+#[derive(Debug, Default)]
+struct Validity {
+    loaded: AtomicBool,
+    not_before: AtomicI64,
+    not_after: AtomicI64,
+}
 
 impl Readiness {
     /// Always ready (router tests without TLS).
     pub fn ready() -> Self {
         let r = Readiness::default();
-        r.set();
+        r.set(i64::MIN, i64::MAX);
         r
     }
+
+    /// A certificate is loaded (valid or not).
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.loaded.load(Ordering::Acquire)
     }
-    fn set(&self) {
-        self.0.store(true, Ordering::Release);
+
+    /// Ready at Unix second `now`: a certificate is loaded, and `now` is within its validity.
+    pub fn check(&self, now: i64) -> Result<()> {
+        if !self.is_ready() {
+            return Err(Error::NotReady);
+        }
+        let not_before = self.0.not_before.load(Ordering::Acquire);
+        let not_after = self.0.not_after.load(Ordering::Acquire);
+        if now < not_before {
+            Err(Error::CertNotYetValid { not_before })
+        } else if now > not_after {
+            Err(Error::CertExpired { not_after })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `(notBefore, notAfter)` of the served leaf, Unix seconds (`None` before one is loaded).
+    pub fn validity(&self) -> Option<(i64, i64)> {
+        self.is_ready().then(|| {
+            (
+                self.0.not_before.load(Ordering::Acquire),
+                self.0.not_after.load(Ordering::Acquire),
+            )
+        })
+    }
+
+    fn set(&self, not_before: i64, not_after: i64) {
+        self.0.not_before.store(not_before, Ordering::Release);
+        self.0.not_after.store(not_after, Ordering::Release);
+        self.0.loaded.store(true, Ordering::Release);
     }
 }
 
@@ -107,16 +145,30 @@ impl CertResolver {
     }
 
     fn install(&self, (cert, key): &Seen) -> Result<()> {
-        let result =
-            certified_key(cert, key, &self.provider).map_err(|reason| Error::Certificate {
+        let result = certified_key(cert, key, &self.provider)
+            .and_then(|ck| {
+                let validity = leaf_validity(&ck.cert[0])?;
+                Ok((ck, validity))
+            })
+            .map_err(|reason| Error::Certificate {
                 cert: self.files.cert.clone(),
                 key: self.files.key.clone(),
                 reason,
             });
         self.metrics.tls_reload(result.is_ok());
-        let ck = result?;
+        let (ck, (not_before, not_after)) = result?;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(ck));
-        self.ready.set();
+        self.ready.set(not_before, not_after);
+        self.metrics.cert_validity(not_before, not_after);
+        let now = crate::api::state::unix_now();
+        if let Err(e) = self.ready.check(now) {
+            tracing::error!(
+                error = %e,
+                reason = e.metric_label(),
+                cert = %self.files.cert.display(),
+                "loaded TLS certificate is outside its validity; /readyz fails until a valid one is loaded"
+            );
+        }
         Ok(())
     }
 
@@ -205,6 +257,14 @@ pub fn certified_key(
     ck.keys_match()
         .map_err(|e| format!("key does not match the certificate: {e}"))?;
     Ok(ck)
+}
+
+/// `(notBefore, notAfter)` of a DER certificate, Unix seconds.
+pub fn leaf_validity(der: &CertificateDer<'_>) -> Result<(i64, i64), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| format!("certificate file: leaf certificate: {e}"))?;
+    let v = cert.validity();
+    Ok((v.not_before.timestamp(), v.not_after.timestamp()))
 }
 
 /// rustls server configuration: TLS 1.3 and 1.2 only, ring, no client auth, ALPN h2 and http/1.1

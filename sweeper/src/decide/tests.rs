@@ -13,6 +13,7 @@ const NOW: i64 = 1_800_000_000;
 const HOUR: i64 = 3600;
 const OWNER: &str = "system:serviceaccount:airflow:airflow-worker";
 
+#[derive(Clone)]
 struct P {
     ns: String,
     labels: BTreeMap<String, String>,
@@ -130,10 +131,7 @@ impl P {
 }
 
 fn ti(try_number: i64, state: Option<&str>) -> ActiveTi {
-    ActiveTi {
-        try_number,
-        state: state.map(str::to_owned),
-    }
+    ActiveTi::new(try_number, state)
 }
 
 fn cfg() -> DecideConfig {
@@ -155,9 +153,26 @@ fn judge_among(
 ) -> Decision {
     let mut pods = vec![target.build()];
     pods.extend(others.iter().map(|p| p.build()));
-    let active: ActiveMap = active.iter().cloned().collect();
-    let siblings = SiblingIndex::build(&pods, cfg);
-    decide(&pods[0], &active, &siblings, NOW, cfg)
+    // Every DAG a pod here names is known to the database, unless a test says otherwise.
+    let dags: KnownDags = pods
+        .iter()
+        .filter_map(|p| p.key().map(|(k, _)| k.dag_id.clone()))
+        .collect();
+    judge_with(&pods, active, &dags, cfg)
+}
+
+fn judge_with(
+    pods: &[PodMeta],
+    active: &[(TiKey, ActiveTi)],
+    dags: &KnownDags,
+    cfg: &DecideConfig,
+) -> Decision {
+    let mut map = ActiveMap::new();
+    for (k, t) in active {
+        insert_active(&mut map, k.clone(), t.clone());
+    }
+    let siblings = SiblingIndex::build(pods, cfg);
+    decide(&pods[0], &map, dags, &siblings, NOW, cfg)
 }
 
 fn judge(target: &P, active: &[(TiKey, ActiveTi)]) -> Decision {
@@ -228,16 +243,32 @@ fn row1_stamp_without_creator_is_out_of_scope_when_owner_is_set() {
 }
 
 #[test]
-fn row1_unstamped_keep_never_touches_a_pod_the_webhook_did_not_see() {
+fn row2_unstamped_keep_never_touches_a_pod_the_webhook_did_not_see_and_says_so() {
     is(
         judge(&zdag("t", 1).unstamped(), &[]),
+        Verdict::Keep,
+        Reason::Unstamped,
+    );
+    // Even when --owner is set: the pod is not another owner's, it is unknown (row 2, not row 1).
+    let c = DecideConfig {
+        owners: [OWNER.to_owned()].into(),
+        ..cfg()
+    };
+    is(
+        judge_among(&zdag("t", 1).unstamped(), &[], &[], &c),
+        Verdict::Keep,
+        Reason::Unstamped,
+    );
+    // Out of scope still wins (row 1 before row 2).
+    is(
+        judge(&zdag("t", 1).unstamped().ns("other"), &[]),
         Verdict::Skip,
         Reason::OutOfScope,
     );
 }
 
 #[test]
-fn row1_unstamped_sweep_judges_from_labels_and_waives_owner() {
+fn row2_unstamped_sweep_judges_from_labels_and_waives_owner() {
     let c = DecideConfig {
         unstamped: Unstamped::Sweep,
         owners: [OWNER.to_owned()].into(),
@@ -257,10 +288,10 @@ fn row1_unstamped_sweep_judges_from_labels_and_waives_owner() {
     );
 }
 
-// ---- row 2: owned ----
+// ---- row 3: owned ----
 
 #[test]
-fn row2_pod_with_owner_reference_is_skipped_even_without_an_active_ti() {
+fn row3_pod_with_owner_reference_is_skipped_even_without_an_active_ti() {
     is(
         judge(&zdag("t", 1).owned(), &[]),
         Verdict::Skip,
@@ -268,10 +299,10 @@ fn row2_pod_with_owner_reference_is_skipped_even_without_an_active_ti() {
     );
 }
 
-// ---- row 3: unidentifiable ----
+// ---- row 4: unidentifiable ----
 
 #[test]
-fn row3_provider_before_3_1_labelled_execution_date_is_unidentifiable() {
+fn row4_provider_before_3_1_labelled_execution_date_is_unidentifiable() {
     let p = zdag("t", 1)
         .unstamped()
         .unlabel("run_id")
@@ -288,7 +319,7 @@ fn row3_provider_before_3_1_labelled_execution_date_is_unidentifiable() {
 }
 
 #[test]
-fn row3_non_integer_try_or_map_index_is_unidentifiable() {
+fn row4_non_integer_try_or_map_index_is_unidentifiable() {
     let c = DecideConfig {
         unstamped: Unstamped::Sweep,
         ..cfg()
@@ -313,10 +344,10 @@ fn row3_non_integer_try_or_map_index_is_unidentifiable() {
     );
 }
 
-// ---- row 4: inconsistent-stamp ----
+// ---- row 5: inconsistent-stamp ----
 
 #[test]
-fn row4_labels_changed_after_admission_make_the_stamp_inconsistent() {
+fn row5_labels_changed_after_admission_make_the_stamp_inconsistent() {
     // Relabelled to another task after the webhook stamped it.
     let p = zdag("t", 1).label("task_id", "other");
     is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
@@ -330,7 +361,7 @@ fn row4_labels_changed_after_admission_make_the_stamp_inconsistent() {
 }
 
 #[test]
-fn row4_malformed_stamp_is_inconsistent() {
+fn row5_malformed_stamp_is_inconsistent() {
     let p = zdag("t", 1).annotate(stamp::TRY_NUMBER, "two");
     is(judge(&p, &[]), Verdict::Skip, Reason::InconsistentStamp);
     let p = zdag("t", 1).annotate(stamp::TI_KEY, "a/b");
@@ -338,21 +369,21 @@ fn row4_malformed_stamp_is_inconsistent() {
 }
 
 #[test]
-fn row4_consistent_stamp_with_a_mapped_key_passes() {
+fn row5_consistent_stamp_with_a_mapped_key_passes() {
     let p = zdag("mapped_kpo_task", 1).map_index(0);
     is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
 }
 
-// ---- row 5: too-young ----
+// ---- row 6: too-young ----
 
 #[test]
-fn row5_young_by_stamp_epoch_is_kept_even_when_creation_is_old() {
+fn row6_young_by_stamp_epoch_is_kept_even_when_creation_is_old() {
     let p = zdag("t", 1).annotate(stamp::ADMITTED_AT, &(NOW - 10).to_string());
     is(judge(&p, &[]), Verdict::Keep, Reason::TooYoung);
 }
 
 #[test]
-fn row5_young_by_creation_timestamp_without_stamp() {
+fn row6_young_by_creation_timestamp_without_stamp() {
     let c = DecideConfig {
         unstamped: Unstamped::Sweep,
         ..cfg()
@@ -379,7 +410,7 @@ fn row5_young_by_creation_timestamp_without_stamp() {
 }
 
 #[test]
-fn row5_min_age_zero_still_keeps_a_pod_from_the_future() {
+fn row6_min_age_zero_still_keeps_a_pod_from_the_future() {
     let c = DecideConfig {
         min_age_secs: 0,
         ..cfg()
@@ -392,17 +423,17 @@ fn row5_min_age_zero_still_keeps_a_pod_from_the_future() {
     );
 }
 
-// ---- row 6: terminating ----
+// ---- row 7: terminating ----
 
 #[test]
-fn row6_deletion_timestamp_in_the_future_is_kept_terminating() {
+fn row7_deletion_timestamp_in_the_future_is_kept_terminating() {
     let p = zdag("t", 1).deleting(NOW + 86_000);
     let d = judge(&p, &[]);
     is(d, Verdict::Keep, Reason::Terminating);
 }
 
 #[test]
-fn row6_zombie_past_its_deletion_timestamp_is_stuck_and_forced() {
+fn row7_zombie_past_its_deletion_timestamp_is_stuck_and_forced() {
     let p = zdag("t", 1).deleting(NOW - 1);
     let d = judge(&p, &[]);
     is(d, Verdict::Zombie, Reason::NoActiveTi);
@@ -414,7 +445,7 @@ fn row6_zombie_past_its_deletion_timestamp_is_stuck_and_forced() {
 }
 
 #[test]
-fn row6_live_pod_past_its_deletion_timestamp_is_still_kept() {
+fn row7_live_pod_past_its_deletion_timestamp_is_still_kept() {
     let p = zdag("t", 1).deleting(NOW - 1);
     is(
         judge(&p, &[(p.key(), ti(1, Some("running")))]),
@@ -423,10 +454,10 @@ fn row6_live_pod_past_its_deletion_timestamp_is_still_kept() {
     );
 }
 
-// ---- row 7: no-active-ti (the upstream kpo_zombie_dag scenario) ----
+// ---- row 9: no-active-ti (the upstream kpo_zombie_dag scenario) ----
 
 #[test]
-fn row7_upstream_zombie_task_success_with_pod_still_running_is_zombie() {
+fn row9_upstream_zombie_task_success_with_pod_still_running_is_zombie() {
     // zombie_kpo_task's TI is `success`: terminal, so not in the active map.
     let zombie = zdag("zombie_kpo_task", 1);
     let healthy = zdag("healthy_kpo_task", 1);
@@ -438,7 +469,7 @@ fn row7_upstream_zombie_task_success_with_pod_still_running_is_zombie() {
 }
 
 #[test]
-fn row7_upstream_mapped_task_map_index_0_finished_and_1_running() {
+fn row9_upstream_mapped_task_map_index_0_finished_and_1_running() {
     let m0 = zdag("mapped_kpo_task", 1).map_index(0);
     let m1 = zdag("mapped_kpo_task", 1).map_index(1);
     let active = [(m1.key(), ti(1, Some("running")))];
@@ -446,10 +477,10 @@ fn row7_upstream_mapped_task_map_index_0_finished_and_1_running() {
     is(judge(&m1, &active), Verdict::Keep, Reason::Active);
 }
 
-// ---- row 8: checked ----
+// ---- row 10: checked ----
 
 #[test]
-fn row8_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checked_pods() {
+fn row10_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checked_pods() {
     // 2.10+/3.x: up_for_retry keeps the column at the try that ran (== the pod's label).
     let p = zdag("t", 1).checked();
     is(
@@ -460,7 +491,7 @@ fn row8_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checke
 }
 
 #[test]
-fn row8_checked_pod_with_ti_cleared_null_state_is_zombie() {
+fn row10_checked_pod_with_ti_cleared_null_state_is_zombie() {
     // clear_task_instances: state NULL, try_number unchanged.
     let p = zdag("t", 1).checked();
     is(
@@ -471,7 +502,7 @@ fn row8_checked_pod_with_ti_cleared_null_state_is_zombie() {
 }
 
 #[test]
-fn row8_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
+fn row10_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
     let p = zdag("t", 1).checked();
     // schedule_tis bumped the column to label + 1.
     is(
@@ -493,7 +524,7 @@ fn row8_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
 }
 
 #[test]
-fn row8_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
+fn row10_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
     // KPO's cleanup patches already_checked while the TI is still running, then deletes or keeps
     // the pod itself.
     let p = zdag("t", 1).checked();
@@ -505,7 +536,7 @@ fn row8_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
 }
 
 #[test]
-fn row8_checked_pod_with_ti_deferred_is_kept() {
+fn row10_checked_pod_with_ti_deferred_is_kept() {
     let p = zdag("t", 1).checked();
     is(
         judge(&p, &[(p.key(), ti(1, Some("deferred")))]),
@@ -514,10 +545,10 @@ fn row8_checked_pod_with_ti_deferred_is_kept() {
     );
 }
 
-// ---- row 9: active ----
+// ---- row 11: active ----
 
 #[test]
-fn row9_label_equals_column_while_running_deferred_retrying_rescheduling_or_cleared() {
+fn row11_label_equals_column_while_running_deferred_retrying_rescheduling_or_cleared() {
     let p = zdag("t", 3);
     for state in [
         Some("running"),
@@ -538,7 +569,7 @@ fn row9_label_equals_column_while_running_deferred_retrying_rescheduling_or_clea
 }
 
 #[test]
-fn row9_unknown_state_awaiting_input_keeps_the_pod() {
+fn row11_unknown_state_awaiting_input_keeps_the_pod() {
     // Airflow 3.3's awaiting_input (HITL) is not in the terminal deny-list: active.
     let p = zdag("t", 1);
     is(
@@ -555,7 +586,7 @@ fn row9_unknown_state_awaiting_input_keeps_the_pod() {
 }
 
 #[test]
-fn row9_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() {
+fn row11_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() {
     // 2.2–2.9 `_defer_task`: `self._try_number -= 1`, so while deferred the column is one below
     // the label the pod was created with.
     let p = zdag("t", 2);
@@ -574,7 +605,7 @@ fn row9_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() 
 }
 
 #[test]
-fn row9_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
+fn row11_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
     let p = zdag("t", 1);
     is(
         judge(&p, &[(p.key(), ti(0, Some("running")))]),
@@ -583,10 +614,10 @@ fn row9_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
     );
 }
 
-// ---- row 10: superseded ----
+// ---- row 12: superseded ----
 
 #[test]
-fn row10_older_try_with_a_pod_of_the_current_try_is_superseded() {
+fn row12_older_try_with_a_pod_of_the_current_try_is_superseded() {
     let old = zdag("t", 1);
     let cur = zdag("t", 2);
     let active = [(old.key(), ti(2, Some("running")))];
@@ -603,7 +634,7 @@ fn row10_older_try_with_a_pod_of_the_current_try_is_superseded() {
 }
 
 #[test]
-fn row10_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() {
+fn row12_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() {
     let old = zdag("t", 1);
     let active = [(old.key(), ti(3, Some("running")))];
     let c = DecideConfig {
@@ -644,10 +675,10 @@ fn row10_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() 
     );
 }
 
-// ---- row 11: may-reattach ----
+// ---- row 13: may-reattach ----
 
 #[test]
-fn row11_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_number() {
+fn row13_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_number() {
     let old = zdag("t", 1);
     for state in [
         Some("running"),
@@ -664,7 +695,7 @@ fn row11_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_numb
 }
 
 #[test]
-fn row11_strict_retry_makes_an_older_try_alone_a_zombie() {
+fn row13_strict_retry_makes_an_older_try_alone_a_zombie() {
     let c = DecideConfig {
         strict_retry: true,
         ..cfg()
@@ -677,23 +708,175 @@ fn row11_strict_retry_makes_an_older_try_alone_a_zombie() {
     );
 }
 
+// ---- row 6: age from the later of admitted-at and creationTimestamp ----
+
 #[test]
-fn reasons_are_the_reports_strings_in_table_order() {
-    let all = [
-        Reason::OutOfScope,
-        Reason::Owned,
-        Reason::Unidentifiable,
-        Reason::InconsistentStamp,
-        Reason::TooYoung,
-        Reason::Terminating,
+fn row6_forged_old_admitted_at_cannot_age_a_new_pod() {
+    // Someone with pods/patch rewrote admitted-at to a day ago; the apiserver says 10 s.
+    let p = zdag("t", 1)
+        .created(Some(NOW - 10))
+        .restamp()
+        .annotate(stamp::ADMITTED_AT, &(NOW - 86_400).to_string());
+    is(judge(&p, &[]), Verdict::Keep, Reason::TooYoung);
+    // A stamp without admitted-at (a MutatingAdmissionPolicy cannot read a clock): creation.
+    let mut p = zdag("t", 1).created(Some(NOW - 10));
+    p.annotations.remove(stamp::ADMITTED_AT);
+    is(judge(&p, &[]), Verdict::Keep, Reason::TooYoung);
+    let mut p = zdag("t", 1).created(Some(NOW - HOUR));
+    p.annotations.remove(stamp::ADMITTED_AT);
+    is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
+}
+
+// ---- row 8: unknown-dag ----
+
+#[test]
+fn row8_wrong_database_keeps_every_pod_whatever_their_number() {
+    // A freshly migrated, a staging or a restored database: none of the pods' DAGs.
+    let pods: Vec<PodMeta> = (0..3)
+        .map(|i| zdag(&format!("task_{i}"), 1).build())
+        .collect();
+    let empty = KnownDags::new();
+    for i in 0..pods.len() {
+        let mut v = pods.clone();
+        v.swap(0, i);
+        is(
+            judge_with(&v, &[], &empty, &cfg()),
+            Verdict::Keep,
+            Reason::UnknownDag,
+        );
+    }
+    // Another DAG is known, not this one.
+    let other: KnownDags = ["some_other_dag".to_owned()].into();
+    is(
+        judge_with(&pods, &[], &other, &cfg()),
+        Verdict::Keep,
+        Reason::UnknownDag,
+    );
+    // The DAG is compared in label form: a long dag_id the database normalizes.
+    let long = "a_dag_id_that_is_far_too_long_to_be_a_kubernetes_label_value_as_it_is";
+    let p = pod(
+        &tikey::make_safe_label_value(long),
+        "t",
+        "manual__2025-12-02T000000-abcdef012",
+        1,
+    )
+    .build();
+    let dags: KnownDags = [tikey::make_safe_label_value(long)].into();
+    is(
+        judge_with(std::slice::from_ref(&p), &[], &dags, &cfg()),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+}
+
+#[test]
+fn row8_unknown_dag_does_not_count_towards_the_breaker_and_later_rows_do() {
+    assert!(!Reason::UnknownDag.judged_against_db());
+    assert!(!Reason::Owned.judged_against_db());
+    assert!(!Reason::TooYoung.judged_against_db());
+    for r in [
         Reason::NoActiveTi,
         Reason::Checked,
         Reason::Active,
         Reason::Superseded,
         Reason::MayReattach,
+    ] {
+        assert!(r.judged_against_db(), "{r:?}");
+    }
+}
+
+// ---- lookup: keys several TIs normalize to ----
+
+#[test]
+fn colliding_key_is_kept_while_any_ti_behind_it_is_active() {
+    // Two TIs whose ids normalize to the same labels: one up_for_retry at try 1, one running at
+    // try 3. Merged into one record, row 10 would read the pod (try 1, checked) as a zombie.
+    let p = zdag("t", 1).checked();
+    let active = [
+        (p.key(), ti(1, Some("up_for_retry"))),
+        (p.key(), ti(3, Some("running"))),
     ];
-    for (i, r) in all.iter().enumerate() {
+    is(judge(&p, &active), Verdict::Keep, Reason::Active);
+    // Unchecked, older try, with a pod of the other TI's try: still kept.
+    let old = zdag("t", 1);
+    let three = zdag("t", 3);
+    is(
+        judge_among(&old, &[&three], &active, &cfg()),
+        Verdict::Keep,
+        Reason::Active,
+    );
+    // One active row alone is not ambiguous.
+    is(
+        judge(&p, &[(p.key(), ti(1, Some("up_for_retry")))]),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+    // Every TI behind the key terminal: none is read, the pod is a zombie.
+    is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
+}
+
+// ---- lookup: a stale map_index label ----
+
+#[test]
+fn stale_map_index_is_judged_against_the_unmapped_ti() {
+    // A pod template copied from a mapped pod: map_index 0 on an unmapped task's pod.
+    let p = zdag("t", 1).map_index(0);
+    let unmapped = zdag("t", 1).key();
+    is(
+        judge(&p, &[(unmapped.clone(), ti(1, Some("running")))]),
+        Verdict::Keep,
+        Reason::Active,
+    );
+    // And by the unmapped TI's state and try: checked while up_for_retry is a zombie.
+    is(
+        judge(
+            &p.clone().checked(),
+            &[(unmapped.clone(), ti(1, Some("up_for_retry")))],
+        ),
+        Verdict::Zombie,
+        Reason::Checked,
+    );
+    is(
+        judge(&p, &[(unmapped.clone(), ti(2, Some("running")))]),
+        Verdict::Keep,
+        Reason::MayReattach,
+    );
+    // The mapped TI itself active: judged against it, not the unmapped one.
+    is(
+        judge(
+            &p,
+            &[
+                (p.key(), ti(1, Some("running"))),
+                (unmapped, ti(5, Some("queued"))),
+            ],
+        ),
+        Verdict::Keep,
+        Reason::Active,
+    );
+    // Neither active: a zombie.
+    is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
+}
+
+#[test]
+fn reasons_are_the_reports_strings_in_table_order() {
+    let all = [
+        (Reason::OutOfScope, "out-of-scope"),
+        (Reason::Unstamped, "unstamped"),
+        (Reason::Owned, "owned"),
+        (Reason::Unidentifiable, "unidentifiable"),
+        (Reason::InconsistentStamp, "inconsistent-stamp"),
+        (Reason::TooYoung, "too-young"),
+        (Reason::Terminating, "terminating"),
+        (Reason::UnknownDag, "unknown-dag"),
+        (Reason::NoActiveTi, "no-active-ti"),
+        (Reason::Checked, "checked"),
+        (Reason::Active, "active"),
+        (Reason::Superseded, "superseded"),
+        (Reason::MayReattach, "may-reattach"),
+    ];
+    for (i, (r, s)) in all.iter().enumerate() {
         assert_eq!(usize::from(r.row()), i + 1);
-        assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        assert_eq!(r.as_str(), *s);
+        assert_eq!(serde_json::to_value(r).unwrap(), *s);
     }
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::OnceCell;
@@ -27,6 +27,10 @@ pub enum DbKind {
     Airflow3MySql,
     /// Airflow 3.3.2 schema in a SQLite file.
     Airflow3Sqlite,
+    /// Airflow 3.3.2 migrated into the non-public PostgreSQL schema `AIRFLOW3_PG_SCHEMA` of a database
+    /// whose `public` holds a second Airflow 3.3.2 (not in [`DbKind::ALL`]). A [`TestDb`] of it writes
+    /// into that schema; [`TestDb::in_schema`] gives one that writes into the other.
+    Airflow3PostgresSchema,
 }
 
 impl DbKind {
@@ -46,6 +50,7 @@ impl DbKind {
             DbKind::Airflow2Postgres => &e.airflow2_pg_url,
             DbKind::Airflow3MySql => &e.airflow3_mysql_url,
             DbKind::Airflow3Sqlite => &e.airflow3_sqlite_url,
+            DbKind::Airflow3PostgresSchema => e.var("AIRFLOW3_PG_SCHEMA_URL"),
         }
     }
 
@@ -56,7 +61,9 @@ impl DbKind {
 
     fn dialect(self) -> Dialect {
         match self {
-            DbKind::Airflow3Postgres | DbKind::Airflow2Postgres => Dialect::Pg,
+            DbKind::Airflow3Postgres
+            | DbKind::Airflow2Postgres
+            | DbKind::Airflow3PostgresSchema => Dialect::Pg,
             DbKind::Airflow3MySql => Dialect::My,
             DbKind::Airflow3Sqlite => Dialect::Lite,
         }
@@ -68,6 +75,7 @@ impl DbKind {
             DbKind::Airflow2Postgres => "a2pg",
             DbKind::Airflow3MySql => "a3my",
             DbKind::Airflow3Sqlite => "a3lite",
+            DbKind::Airflow3PostgresSchema => "a3sch",
         }
     }
 }
@@ -143,6 +151,9 @@ pub struct TestDb {
     pub sqlalchemy_url: String,
     /// The database name (PostgreSQL, MariaDB) or the file path (SQLite).
     pub name: String,
+    /// The PostgreSQL schema this handle writes into and reads from (its connections' search_path);
+    /// `None`: the server's default (`public`).
+    pub schema: Option<String>,
     pool: OnceCell<Pool>,
 }
 
@@ -152,6 +163,7 @@ impl fmt::Debug for TestDb {
             .field("kind", &self.kind)
             .field("url", &self.url)
             .field("sqlalchemy_url", &self.sqlalchemy_url)
+            .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
 }
@@ -293,6 +305,8 @@ pub async fn fresh_db(kind: DbKind) -> TestDb {
         sqlalchemy_url: sqlalchemy_form(kind, &url),
         url,
         name,
+        schema: (kind == DbKind::Airflow3PostgresSchema)
+            .then(|| env().var("AIRFLOW3_PG_SCHEMA").to_owned()),
         pool: OnceCell::new(),
     }
 }
@@ -485,20 +499,151 @@ impl TestDb {
         self.kind.dialect()
     }
 
+    /// The same PostgreSQL database, reading and writing schema `schema` (`public`: the other
+    /// Airflow of an [`DbKind::Airflow3PostgresSchema`] database).
+    pub fn in_schema(&self, schema: &str) -> TestDb {
+        assert_eq!(self.dialect(), Dialect::Pg, "schemas are PostgreSQL's");
+        TestDb {
+            kind: self.kind,
+            url: self.url.clone(),
+            sqlalchemy_url: self.sqlalchemy_url.clone(),
+            name: self.name.clone(),
+            schema: Some(schema.to_owned()),
+            pool: OnceCell::new(),
+        }
+    }
+
+    /// The URL of this database through the environment's PgBouncer (transaction pooling).
+    pub fn pgbouncer_url(&self) -> String {
+        assert_eq!(self.dialect(), Dialect::Pg, "PgBouncer is PostgreSQL's");
+        with_database(env().var("AIRFLOW3_PGBOUNCER_URL"), &self.name)
+    }
+
+    /// Runs `sql` (one or more statements, no parameters) as the test's own admin: for setups the
+    /// Airflow helpers do not cover (dropping a column, bulk rows, ANALYZE).
+    pub async fn raw(&self, sql: &str) {
+        let q = AssertSqlSafe(sql.to_owned());
+        let res = match self.pool().await {
+            Pool::Pg(p) => sqlx::raw_sql(q).execute(p).await.map(drop),
+            Pool::My(p) => sqlx::raw_sql(q).execute(p).await.map(drop),
+            Pool::Lite(p) => sqlx::raw_sql(q).execute(p).await.map(drop),
+        };
+        res.unwrap_or_else(|e| panic!("{sql} on {:?} {}: {e}", self.kind, redact(&self.url)))
+    }
+
+    /// Copies the row of `seed` (already inserted) once per `i` in `range`, in one statement, each
+    /// copy with task_id `{prefix}{i}`, `try_number` 1 and `state` (SQL text, may use `i`), every
+    /// other column as in `seed` (3.x: a new `id`), then refreshes the table's statistics. For big
+    /// tables (tests of query plans, the benchmark).
+    pub async fn clone_ti(
+        &self,
+        seed: &TiSpec,
+        prefix: &str,
+        range: std::ops::RangeInclusive<u64>,
+        state_sql: &str,
+    ) {
+        let (lo, hi) = (*range.start(), *range.end());
+        let d = self.dialect();
+        let cols_sql = match d {
+            Dialect::Pg => "SELECT column_name::text FROM information_schema.columns \
+                            WHERE table_name = 'task_instance' AND table_schema = current_schema() \
+                            ORDER BY ordinal_position"
+                .to_owned(),
+            Dialect::My => "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+                            WHERE TABLE_NAME = 'task_instance' AND TABLE_SCHEMA = DATABASE() \
+                            ORDER BY ORDINAL_POSITION"
+                .to_owned(),
+            Dialect::Lite => {
+                "SELECT name FROM pragma_table_info('task_instance') ORDER BY cid".to_owned()
+            }
+        };
+        let q = AssertSqlSafe(cols_sql.clone());
+        let cols: Vec<String> = match self.pool().await {
+            Pool::Pg(p) => sqlx::query_scalar(q).fetch_all(p).await,
+            Pool::My(p) => sqlx::query_scalar(q).fetch_all(p).await,
+            Pool::Lite(p) => sqlx::query_scalar(q).fetch_all(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{cols_sql}: {e}"));
+        let quote = |c: &str| match d {
+            Dialect::My => format!("`{c}`"),
+            _ => format!("\"{c}\""),
+        };
+        let select: Vec<String> = cols
+            .iter()
+            .map(|c| match c.as_str() {
+                "id" => match d {
+                    Dialect::Pg => "gen_random_uuid()".to_owned(),
+                    Dialect::My => "UUID()".to_owned(),
+                    Dialect::Lite => "lower(hex(randomblob(16)))".to_owned(),
+                },
+                "task_id" => match d {
+                    Dialect::My => format!("CONCAT('{prefix}', i)"),
+                    _ => format!("'{prefix}' || i"),
+                },
+                "state" => state_sql.to_owned(),
+                "try_number" => "1".to_owned(),
+                other => format!("t.{}", quote(other)),
+            })
+            .collect();
+        let cols_list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
+        let (with, from) = match d {
+            Dialect::Pg => (
+                String::new(),
+                format!("generate_series({lo}, {hi}) AS g(i)"),
+            ),
+            Dialect::My => (
+                String::new(),
+                format!("(SELECT seq AS i FROM seq_{lo}_to_{hi}) AS g"),
+            ),
+            Dialect::Lite => (
+                format!(
+                    "WITH RECURSIVE g(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM g WHERE i < {hi}) "
+                ),
+                "g".to_owned(),
+            ),
+        };
+        let sql = format!(
+            "{with}INSERT INTO task_instance ({}) SELECT {} FROM task_instance t CROSS JOIN {from} \
+             WHERE t.dag_id = '{}' AND t.task_id = '{}' AND t.run_id = '{}' AND t.map_index = {}",
+            cols_list.join(", "),
+            select.join(", "),
+            seed.dag_id.replace('\'', "''"),
+            seed.task_id.replace('\'', "''"),
+            seed.run_id.replace('\'', "''"),
+            seed.map_index
+        );
+        self.raw(&sql).await;
+        let analyze = match d {
+            Dialect::Pg => "ANALYZE task_instance",
+            Dialect::My => "ANALYZE TABLE task_instance",
+            Dialect::Lite => "ANALYZE",
+        };
+        self.raw(analyze).await;
+    }
+
     async fn pool(&self) -> &Pool {
         self.pool
             .get_or_init(|| async {
                 let url = self.url.as_str();
                 match self.dialect() {
-                    Dialect::Pg => Pool::Pg(
-                        PgPoolOptions::new()
-                            .max_connections(2)
-                            .connect(&self.url)
-                            .await
-                            .unwrap_or_else(|e| {
-                                fail_service("cannot connect to the test DB", url, e)
-                            }),
-                    ),
+                    Dialect::Pg => {
+                        let mut opts = PgConnectOptions::from_str(&self.url).unwrap_or_else(|e| {
+                            fail_service("cannot connect to the test DB", url, e)
+                        });
+                        if let Some(schema) = &self.schema {
+                            let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+                            opts = opts.options([("search_path", quoted.as_str())]);
+                        }
+                        Pool::Pg(
+                            PgPoolOptions::new()
+                                .max_connections(2)
+                                .connect_with(opts)
+                                .await
+                                .unwrap_or_else(|e| {
+                                    fail_service("cannot connect to the test DB", url, e)
+                                }),
+                        )
+                    }
                     Dialect::My => {
                         let opts = MySqlConnectOptions::from_str(&self.url)
                             .unwrap_or_else(|e| {

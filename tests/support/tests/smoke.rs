@@ -46,10 +46,30 @@ async fn bound_pod_hangs_terminating_then_force_delete_with_uid_precondition_rem
     );
 
     // Graceful delete: no kubelet confirms it, so the pod stays, Terminating.
-    pods.delete("smoke-pod", &DeleteParams::default())
+    pods.delete(
+        "smoke-pod",
+        &DeleteParams {
+            grace_period_seconds: Some(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("graceful delete");
+    // Wait by the clock until the grace period is over: the pod is still there after it.
+    let deadline = pods
+        .get("smoke-pod")
         .await
-        .expect("graceful delete");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+        .expect("still there")
+        .metadata
+        .deletion_timestamp
+        .expect("deletionTimestamp set")
+        .0
+        .as_second();
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
+    while k8s_openapi::jiff::Timestamp::now().as_second() <= deadline {
+        assert!(std::time::Instant::now() < give_up);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let terminating = pods.get("smoke-pod").await.expect("still there");
     assert!(
         terminating.metadata.deletion_timestamp.is_some(),
@@ -117,7 +137,9 @@ async fn read_back_with_sqlx(
         }};
     }
     match kind {
-        DbKind::Airflow3Postgres | DbKind::Airflow2Postgres => rows!(sqlx::PgConnection, i32),
+        DbKind::Airflow3Postgres | DbKind::Airflow2Postgres | DbKind::Airflow3PostgresSchema => {
+            rows!(sqlx::PgConnection, i32)
+        }
         DbKind::Airflow3MySql => rows!(sqlx::MySqlConnection, i32),
         DbKind::Airflow3Sqlite => rows!(sqlx::SqliteConnection, i64),
     }

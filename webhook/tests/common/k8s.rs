@@ -46,10 +46,22 @@ impl WebhookProcess {
         poll: &str,
         log: PathBuf,
     ) -> WebhookProcess {
+        Self::start_with(binary, None, secret, poll, log).await
+    }
+
+    /// [`WebhookProcess::start`], with `first_arg` before the flags (a subcommand).
+    pub async fn start_with(
+        binary: &Path,
+        first_arg: Option<&str>,
+        secret: &SecretDir,
+        poll: &str,
+        log: PathBuf,
+    ) -> WebhookProcess {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log_file = std::fs::File::create(&log).unwrap();
         let child = tokio::process::Command::new(binary)
+            .args(first_arg)
             .arg(format!("--listen={addr}"))
             .arg(format!("--metrics-listen={metrics}"))
             .arg(format!("--tls-cert-file={}", secret.cert().display()))

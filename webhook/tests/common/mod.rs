@@ -2,9 +2,10 @@
 //! directory whose files are swapped the way the kubelet does it, and a TLS client.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod k8s;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
@@ -32,6 +33,9 @@ pub struct Ca {
     /// PEM of the CA certificate.
     pub pem: String,
 }
+
+/// A date: (year, month, day).
+pub type Ymd = (i32, u8, u8);
 
 /// A serving certificate (PEM chain, leaf first) and its key.
 #[derive(Clone)]
@@ -69,14 +73,32 @@ impl Ca {
         }
     }
 
-    /// A serving certificate for `127.0.0.1` and `localhost`. For an intermediate, the chain holds the
-    /// leaf then the intermediate.
+    /// A serving certificate for `127.0.0.1`, `::1` and `localhost`. For an intermediate, the chain
+    /// holds the leaf then the intermediate.
     pub fn leaf(&self, cn: &str, chain_with_self: bool) -> Leaf {
+        self.leaf_valid(cn, chain_with_self, None)
+    }
+
+    /// [`Ca::leaf`], valid from `validity.0` to `validity.1` (`(year, month, day)`, UTC midnight) when
+    /// given (rcgen's default otherwise: 1975 to 4096).
+    pub fn leaf_valid(
+        &self,
+        cn: &str,
+        chain_with_self: bool,
+        validity: Option<(Ymd, Ymd)>,
+    ) -> Leaf {
         let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
+        if let Some(((y0, m0, d0), (y1, m1, d1))) = validity {
+            params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+            params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+        }
         params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let mut chain_pem = cert.pem();
