@@ -361,7 +361,7 @@ async fn rotate_twice_under_a_stream_of_pod_creates_fails_no_admission() {
         },
         cert_poll_interval: Duration::from_millis(200),
         drain_timeout: Duration::from_secs(2),
-        limits: webhook::limits::Limits::default(),
+        limits: webhook::Limits::default(),
     })
     .await
     .unwrap();

@@ -58,7 +58,7 @@ impl RunningWebhook {
             cert: files,
             cert_poll_interval: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(2),
-            limits: webhook::limits::Limits::default(),
+            limits: webhook::Limits::default(),
         })
         .await
         .expect("the webhook binds 127.0.0.1:0");

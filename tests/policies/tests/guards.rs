@@ -122,7 +122,7 @@ impl Guarded {
         )
         .await);
         let sweeper = api(testsupport::impersonating_client(SWEEPER, SWEEPER_GROUPS).await);
-        let g = Guarded {
+        Guarded {
             admin,
             ns,
             installed,
@@ -131,9 +131,7 @@ impl Guarded {
             editor,
             group_editor,
             sweeper,
-        };
-        g.wait_until_active().await;
-        g
+        }
     }
 
     /// Waits until the apiserver enforces each of the three guards (server-side dry runs).
@@ -207,11 +205,16 @@ impl Guarded {
 /// Runs `body` on a fresh [`Guarded`] namespace in a task, cleans up whatever happened, re-raises.
 async fn guarded<F, Fut>(prefix: &str, editors: &str, groups: &str, body: F)
 where
-    F: FnOnce(std::sync::Arc<Guarded>) -> Fut,
+    F: FnOnce(std::sync::Arc<Guarded>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let g = std::sync::Arc::new(Guarded::new(prefix, editors, groups).await);
-    let result = tokio::spawn(body(g.clone())).await;
+    let g2 = g.clone();
+    let result = tokio::spawn(async move {
+        g2.wait_until_active().await;
+        body(g2).await
+    })
+    .await;
     let g = std::sync::Arc::into_inner(g).expect("the test body dropped its handle");
     g.cleanup().await;
     if let Err(e) = result {
