@@ -35,10 +35,12 @@ demo: env-up
 demo-airflow: env-up
 	set -a; . $(ENV_FILE); set +a; cargo test --locked -p airflow-e2e --test kpo_zombie_dag -- --nocapture
 
-## bench: the figures the issues ask for (not part of `make test`; the last two need `make env-up`).
+## bench: the figures the issues ask for (not part of `make test`; all but tikey's need `make env-up`).
 bench: env-up
 	cargo bench -p tikey
 	cargo run --release -p webhook --example bench
+	cargo run --release -p webhook --example hostile
+	cargo run --release -p policies --example policy_bench
 	sweeper/bench/run.sh
 
 ## golden: regenerate tikey's golden vectors from Airflow's own code (then `git diff tikey/golden`).
