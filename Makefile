@@ -7,6 +7,7 @@ ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 
 ## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
 test: env-up lint
+	cargo build --release --locked -p webhook --bin webhook  # the hostile-load test runs the webhook as it ships
 	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked
 
 ## lint: rustfmt and clippy, warnings are errors.

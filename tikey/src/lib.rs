@@ -258,8 +258,9 @@ impl TiKey {
                 });
             }
         }
+        // Only the form `encode` writes: `-1`, `0`, `12` (not `-0`, `007`).
         let map_index = match parse_int(labels::MAP_INDEX, map_index) {
-            Ok(n) if n >= -1 => n,
+            Ok(n) if n >= -1 && n.to_string() == map_index => n,
             _ => return Err(KeyError::MapIndex(value.to_owned())),
         };
         Ok(TiKey {
@@ -292,6 +293,25 @@ fn is_key_component(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_accepts_only_the_canonical_map_index() {
+        assert_eq!(TiKey::decode("d/t/r/-1").unwrap().map_index, -1);
+        assert_eq!(TiKey::decode("d/t/r/12").unwrap().map_index, 12);
+        for bad in [
+            "d/t/r/-0",
+            "d/t/r/-00",
+            "d/t/r/007",
+            "d/t/r/00",
+            "d/t/r/-2",
+            "d/t/r/+1",
+        ] {
+            assert!(
+                matches!(TiKey::decode(bad), Err(KeyError::MapIndex(_))),
+                "{bad}"
+            );
+        }
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
