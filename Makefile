@@ -7,7 +7,9 @@ ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 
 ## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
 test: env-up lint
-	cargo build --release --locked -p webhook --bin webhook  # the hostile-load test runs the webhook as it ships
+	cargo test --workspace --locked --no-run
+	# The hostile-load test runs the webhook as it ships, and refuses a release build older than the debug one.
+	cargo build --release --locked -p webhook --bin webhook
 	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked
 
 ## lint: rustfmt and clippy, warnings are errors.
