@@ -8,7 +8,7 @@ ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 ## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
 test: env-up lint
 	cargo test --workspace --locked --no-run
-	# The hostile-load test runs the webhook as it ships, and refuses a release build older than the debug one.
+	# The hostile-load test runs the webhook as it ships (a release build no older than its sources).
 	cargo build --release --locked -p webhook --bin webhook
 	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked
 

@@ -148,7 +148,9 @@ async fn hostile_load_keeps_memory_bounded_and_every_pod_stamped() {
 /// (`cargo build --release -p webhook --bin webhook`). Under this attack an unoptimized build spends
 /// several times the CPU per TLS handshake and HTTP/2 frame; on a 2-core machine it then cannot always
 /// answer the apiserver within its timeout, and that would measure the debug build, not the webhook.
-/// A release binary older than this test's debug one (built from older sources) is refused.
+/// A release binary older than any source it is built from (webhook, tikey, Cargo.lock) is refused.
+/// (Not its mtime against the debug binary's: another test may relink the debug binary from the same
+/// sources, which makes it newer without making the release build stale.)
 fn release_binary() -> PathBuf {
     let debug = PathBuf::from(env!("CARGO_BIN_EXE_webhook"));
     let release = debug
@@ -156,11 +158,29 @@ fn release_binary() -> PathBuf {
         .and_then(|d| d.parent())
         .map(|t| t.join("release/webhook"))
         .expect("target dir");
-    let mtime = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    match (mtime(&release), mtime(&debug)) {
-        (Some(r), Some(d)) if r >= d => release,
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    fn newest(dir: &std::path::Path, best: &mut Option<std::time::SystemTime>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                newest(&p, best);
+            } else if let Ok(t) = e.metadata().and_then(|m| m.modified()) {
+                *best = (*best).max(Some(t));
+            }
+        }
+    }
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = mtime(&crate_dir.join("../Cargo.lock"));
+    for d in ["src", "../tikey/src"] {
+        newest(&crate_dir.join(d), &mut sources);
+    }
+    match (mtime(&release), sources) {
+        (Some(r), Some(s)) if r >= s => release,
         _ => panic!(
-            "{} is missing or older than this build's sources: run `cargo build --release --locked -p webhook --bin webhook` \
+            "{} is missing or older than the webhook's sources: run `cargo build --release --locked -p webhook --bin webhook` \
              first (make test does), or set KPO_HOSTILE_WEBHOOK_BIN",
             release.display()
         ),
