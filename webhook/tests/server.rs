@@ -320,7 +320,25 @@ async fn binary_drains_in_flight_request_on_sigterm_and_exits_zero() {
     inflight.write_all(head.as_bytes()).await.unwrap();
     inflight.write_all(&body[..body.len() / 2]).await.unwrap();
     inflight.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the webhook holds the request (its body bytes are reserved), not a fixed time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, text) = http_get(metrics, "/metrics").await.unwrap();
+        let held = text
+            .lines()
+            .find(|l| l.starts_with("kpo_webhook_inflight_body_bytes "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if held > 0.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the half-sent request was never taken in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
