@@ -13,10 +13,11 @@
 //! and prints the figures, the ratios (sweeper / floor; each size / the first size), and the
 //! EXPLAIN of every query the sweeper sends (PostgreSQL: ANALYZE, BUFFERS; MariaDB: ANALYZE
 //! FORMAT=JSON): the active-TI read, and the re-read of the run's zombie candidates. The pods are
-//! deleted at the end unless `--keep`.
+//! deleted at the end unless `--keep`. `--namespace NS` uses (and creates if missing) that namespace
+//! and keeps its pods: a second run with the same NS reuses the pods a first one made.
 //!
 //! Usage: bench SWEEPER_BIN [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] [--pgbouncer]
-//!        [--runs N] [--keep]
+//!        [--runs N] [--keep] [--namespace NS]
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
@@ -49,11 +50,12 @@ struct Opts {
     pgbouncer: bool,
     runs: usize,
     keep: bool,
+    namespace: Option<String>,
 }
 
 fn opts() -> Opts {
     let usage = "usage: bench SWEEPER_BIN [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] \
-                 [--pgbouncer] [--runs N] [--keep]";
+                 [--pgbouncer] [--runs N] [--keep] [--namespace NS]";
     let mut a = std::env::args().skip(1);
     let bin = PathBuf::from(a.next().expect(usage));
     let mut o = Opts {
@@ -65,6 +67,7 @@ fn opts() -> Opts {
         pgbouncer: false,
         runs: 3,
         keep: false,
+        namespace: None,
     };
     while let Some(flag) = a.next() {
         let mut val = || a.next().expect(usage);
@@ -81,6 +84,10 @@ fn opts() -> Opts {
             "--dbs" => o.dbs = val().split(',').map(str::to_owned).collect(),
             "--pgbouncer" => o.pgbouncer = true,
             "--keep" => o.keep = true,
+            "--namespace" => {
+                o.namespace = Some(val());
+                o.keep = true;
+            }
             f => panic!("unknown flag {f}; {usage}"),
         }
     }
@@ -115,8 +122,17 @@ struct Row {
 async fn main() {
     let o = opts();
     let client = testsupport::client().await;
-    let ns = testsupport::fresh_namespace(&client, "bench").await;
-    println!("namespace {ns}: creating {} KPO pods…", o.pods);
+    let ns = match &o.namespace {
+        Some(ns) => {
+            ensure_namespace(&client, ns).await;
+            ns.clone()
+        }
+        None => testsupport::fresh_namespace(&client, "bench").await,
+    };
+    println!(
+        "namespace {ns}: creating {} KPO pods (or finding them)…",
+        o.pods
+    );
     let t = Instant::now();
     create_pods(&client, &ns, &o).await;
     println!("  created in {:.1}s", t.elapsed().as_secs_f64());
@@ -274,6 +290,22 @@ async fn explain(label: &str, url: &str, candidates: &HashSet<TiKey>) {
     }
 }
 
+async fn ensure_namespace(client: &kube::Client, name: &str) {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = k8s_openapi::api::core::v1::Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("cannot create namespace {name}: {e}"),
+    }
+}
+
 /// Deletes the bench pods one by one (grace 0), 48 at a time: a deletecollection of 50,000 pods
 /// outlives the client's timeout.
 async fn delete_pods(client: &kube::Client, ns: &str, n: usize) {
@@ -320,6 +352,8 @@ async fn create_pods(client: &kube::Client, ns: &str, o: &Opts) {
                 loop {
                     match api.create(&PostParams::default(), &pod).await {
                         Ok(_) => break,
+                        // A pod of an earlier run with `--namespace`.
+                        Err(kube::Error::Api(s)) if s.code == 409 => break,
                         Err(e) if tries < 5 => {
                             tries += 1;
                             eprintln!("create bench-{n}: {e}; retrying");

@@ -151,7 +151,7 @@ async fn record_event(
     let ev = Event {
         metadata: ObjectMeta {
             name: Some(format!("{prefix}.{:x}", now.as_nanosecond())),
-            namespace: Some(pod.namespace.clone()),
+            namespace: Some(pod.namespace.to_string()),
             ..Default::default()
         },
         event_time: Some(MicroTime(now)),
@@ -165,7 +165,7 @@ async fn record_event(
             api_version: Some("v1".to_owned()),
             kind: Some("Pod".to_owned()),
             name: Some(pod.name.clone()),
-            namespace: Some(pod.namespace.clone()),
+            namespace: Some(pod.namespace.to_string()),
             uid: Some(pod.uid.clone()),
             ..Default::default()
         }),

@@ -4,10 +4,12 @@
 //! No I/O here: [`PodMeta`] is plain data (built by `pods.rs` from the apiserver's metadata-only
 //! LIST, or by tests), [`ActiveMap`] and [`KnownDags`] are plain data (built by `db.rs`).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
-use tikey::stamp::{self, Stamp, StampError};
+use tikey::stamp::{self, Stamp};
 use tikey::{LabelError, TiKey, labels};
 
 /// A task instance that is not in a terminal state, as read from `task_instance`.
@@ -15,8 +17,9 @@ use tikey::{LabelError, TiKey, labels};
 pub struct ActiveTi {
     /// `task_instance.try_number` (NULL, possible in Airflow 2.x, reads as 0).
     pub try_number: i64,
-    /// `task_instance.state`; `None` is SQL NULL (a cleared or not yet scheduled TI).
-    pub state: Option<String>,
+    /// `task_instance.state`; `None` is SQL NULL (a cleared or not yet scheduled TI). Airflow's own
+    /// states are borrowed (no allocation per row); a state nobody knows is kept as read.
+    pub state: Option<Cow<'static, str>>,
     /// More than one active TI row normalizes to this key (`make_safe_label_value` cuts long ids
     /// to 53 characters plus 9 hex digits of an md5): which one a pod belongs to cannot be told,
     /// so its pods are kept.
@@ -27,9 +30,34 @@ impl ActiveTi {
     pub fn new(try_number: i64, state: Option<&str>) -> ActiveTi {
         ActiveTi {
             try_number,
-            state: state.map(str::to_owned),
+            state: state.map(intern_state),
             ambiguous: false,
         }
+    }
+}
+
+/// Airflow's TaskInstanceState values (2.x and 3.x) as static strings.
+const KNOWN_STATES: &[&str] = &[
+    "deferred",
+    "failed",
+    "queued",
+    "removed",
+    "restarting",
+    "running",
+    "scheduled",
+    "sensing",
+    "shutdown",
+    "skipped",
+    "success",
+    "up_for_reschedule",
+    "up_for_retry",
+    "upstream_failed",
+];
+
+fn intern_state(state: &str) -> Cow<'static, str> {
+    match KNOWN_STATES.iter().find(|k| **k == state) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(state.to_owned()),
     }
 }
 
@@ -54,20 +82,38 @@ pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
 /// not among them belongs to another Airflow, or the sweeper reads the wrong database (row 8).
 pub type KnownDags = HashSet<String>;
 
-/// What the sweeper knows about one pod: its metadata, already parsed.
+/// The webhook's stamp on a pod, as rows 2 and 5 read it: settled once when the pod is read, so
+/// the stamp's own copy of the key is not kept next to the labels' (50,000 pods fit in less).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampCheck {
+    /// No stamp annotation at all: created while the webhook was absent, down or bypassed (row 2).
+    Unstamped,
+    /// A well-formed stamp whose ti-key and try-number are the labels' own.
+    Agrees,
+    /// A stamp that is malformed, or names another key or try than the labels do (row 5), or sits
+    /// on a pod whose labels name no TI (row 4 decides those first).
+    Disagrees,
+}
+
+/// What the sweeper knows about one pod: its metadata, already parsed, in a compact form (the run
+/// holds one per listed pod).
 #[derive(Debug, Clone)]
 pub struct PodMeta {
-    pub namespace: String,
+    /// Shared by the pods of one namespace.
+    pub namespace: Arc<str>,
     pub name: String,
     pub uid: String,
     /// The TI key and try number read from the labels ([`TiKey::from_pod_labels`]).
     pub identity: Result<(TiKey, i64), LabelError>,
     /// `already_checked=True`: KPO's own cleanup has seen this pod.
     pub already_checked: bool,
-    /// The webhook's stamp: `Ok(None)` when the pod carries none.
-    pub stamp: Result<Option<Stamp>, StampError>,
-    /// `kpo-sweeper.io/created-by` as written, even when the rest of the stamp is malformed.
-    pub created_by: Option<String>,
+    /// The webhook's stamp, checked against the labels.
+    pub stamp: StampCheck,
+    /// The stamp's `admitted-at`, when the stamp is well formed.
+    pub admitted_at: Option<i64>,
+    /// `kpo-sweeper.io/created-by` as written, even when the rest of the stamp is malformed (shared
+    /// by the pods of one creator when read from the apiserver).
+    pub created_by: Option<Arc<str>>,
     /// Has at least one ownerReference.
     pub owned: bool,
     /// creationTimestamp, Unix seconds.
@@ -81,7 +127,7 @@ impl PodMeta {
     /// matter; others are ignored).
     #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
-        namespace: impl Into<String>,
+        namespace: impl Into<Arc<str>>,
         name: impl Into<String>,
         uid: impl Into<String>,
         labels: &BTreeMap<String, String>,
@@ -90,15 +136,37 @@ impl PodMeta {
         created_at: Option<i64>,
         deletion_at: Option<i64>,
     ) -> PodMeta {
+        let identity = TiKey::from_pod_labels(labels);
+        let (stamp, admitted_at) = match Stamp::from_annotations(annotations) {
+            Ok(None) => (StampCheck::Unstamped, None),
+            Ok(Some(s)) => {
+                let agrees = match &identity {
+                    Ok((key, try_number)) => {
+                        s.ti_key.as_ref() == Some(key) && s.try_number == Some(*try_number)
+                    }
+                    Err(_) => false,
+                };
+                let check = if agrees {
+                    StampCheck::Agrees
+                } else {
+                    StampCheck::Disagrees
+                };
+                (check, s.admitted_at)
+            }
+            Err(_) => (StampCheck::Disagrees, None),
+        };
         PodMeta {
             namespace: namespace.into(),
             name: name.into(),
             uid: uid.into(),
-            identity: TiKey::from_pod_labels(labels),
+            identity,
             already_checked: labels.get(labels::ALREADY_CHECKED).map(String::as_str)
                 == Some(labels::ALREADY_CHECKED_VALUE),
-            stamp: Stamp::from_annotations(annotations),
-            created_by: annotations.get(stamp::CREATED_BY).cloned(),
+            stamp,
+            admitted_at,
+            created_by: annotations
+                .get(stamp::CREATED_BY)
+                .map(|c| Arc::from(c.as_str())),
             owned,
             created_at,
             deletion_at,
@@ -243,7 +311,7 @@ impl<'a> SiblingIndex<'a> {
         let mut tries = HashSet::with_capacity(pods.len());
         for pod in pods {
             if let Ok((key, try_number)) = identify(pod, cfg) {
-                tries.insert((pod.namespace.as_str(), key, try_number));
+                tries.insert((&*pod.namespace, key, try_number));
             }
         }
         SiblingIndex { tries }
@@ -260,14 +328,14 @@ fn identify<'p>(pod: &'p PodMeta, cfg: &DecideConfig) -> Result<(&'p TiKey, i64)
     use Verdict::*;
     // Row 1: scope (namespace, then creator).
     if let Some(namespaces) = &cfg.namespaces
-        && !namespaces.contains(&pod.namespace)
+        && !namespaces.contains(&*pod.namespace)
     {
         return Err(Decision::new(Skip, OutOfScope));
     }
-    let unstamped = matches!(pod.stamp, Ok(None));
+    let unstamped = pod.stamp == StampCheck::Unstamped;
     if !unstamped && !cfg.owners.is_empty() {
         match &pod.created_by {
-            Some(creator) if cfg.owners.contains(creator) => {}
+            Some(creator) if cfg.owners.contains(&**creator) => {}
             _ => return Err(Decision::new(Skip, OutOfScope)),
         }
     }
@@ -284,10 +352,8 @@ fn identify<'p>(pod: &'p PodMeta, cfg: &DecideConfig) -> Result<(&'p TiKey, i64)
         return Err(Decision::new(Skip, Unidentifiable));
     };
     // Row 5: a stamp must agree with the labels it was made from.
-    match &pod.stamp {
-        Ok(None) => {}
-        Ok(Some(s)) if s.ti_key.as_ref() == Some(key) && s.try_number == Some(try_number) => {}
-        Ok(Some(_)) | Err(_) => return Err(Decision::new(Skip, InconsistentStamp)),
+    if pod.stamp == StampCheck::Disagrees {
+        return Err(Decision::new(Skip, InconsistentStamp));
     }
     Ok((key, try_number))
 }
@@ -301,14 +367,7 @@ fn is_held(state: Option<&str>) -> bool {
 /// and an annotation anyone with `pods/patch` can rewrite) and `creationTimestamp` (the
 /// apiserver's). A forged old `admitted-at` cannot make a new pod look old. `None`: unknown.
 pub fn born_at(pod: &PodMeta) -> Option<i64> {
-    let admitted = match &pod.stamp {
-        Ok(Some(Stamp {
-            admitted_at: Some(t),
-            ..
-        })) => Some(*t),
-        _ => None,
-    };
-    admitted.max(pod.created_at)
+    pod.admitted_at.max(pod.created_at)
 }
 
 /// The TI a pod is judged against (rows 9–13): the one its key names, else, for a mapped key, the

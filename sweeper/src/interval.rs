@@ -15,7 +15,6 @@
 //!   run has been going for longer than 3 intervals (10 minutes at least): a stuck process that the
 //!   kubelet should restart.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -284,15 +283,7 @@ fn unix_now_f64() -> f64 {
 /// The run's report on stdout (a closed stdout is logged, not fatal: the loop goes on), the
 /// breaker's message and the summary line on stderr.
 fn print(out: &Outcome, output: Output) {
-    let text = match output {
-        Output::Json => format!("{}\n", out.report.to_json()),
-        Output::Table => out.report.to_table(),
-    };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    if let Err(e) = out.report.write(output, std::io::stdout().lock()) {
         tracing::warn!(error = %e, "cannot write the report to stdout");
     }
     if let Some(why) = &out.breaker {

@@ -334,7 +334,9 @@ impl Plan {
         let unstamped = pods
             .iter()
             .zip(&decisions)
-            .filter(|(p, d)| matches!(p.stamp, Ok(None)) && d.reason != Reason::OutOfScope)
+            .filter(|(p, d)| {
+                p.stamp == decide::StampCheck::Unstamped && d.reason != Reason::OutOfScope
+            })
             .count();
         if unstamped > 0 {
             let fate = match cfg.unstamped {
@@ -458,8 +460,9 @@ impl Plan {
             failed: actions.iter().filter(|a| **a == Action::Failed).count(),
             unstamped,
         };
+        // Each pod's strings move into its row: the pods and the rows are not both held in full.
         let rows = pods
-            .iter()
+            .into_iter()
             .zip(decisions)
             .zip(actions)
             .map(|((p, d), action)| row(p, d, action, now))
@@ -480,14 +483,16 @@ impl Plan {
     }
 }
 
-fn row(p: &PodMeta, d: Decision, action: Action, now: i64) -> PodRow {
+fn row(p: PodMeta, d: Decision, action: Action, now: i64) -> PodRow {
     let key = p.key();
+    let ti_key = key.map(|(k, _)| k.encode());
+    let try_number = key.map(|(_, t)| t);
     PodRow {
-        namespace: p.namespace.clone(),
-        name: p.name.clone(),
-        uid: p.uid.clone(),
-        ti_key: key.map(|(k, _)| k.encode()),
-        try_number: key.map(|(_, t)| t),
+        namespace: p.namespace.to_string(),
+        name: p.name,
+        uid: p.uid,
+        ti_key,
+        try_number,
         decision: d.verdict,
         reason: d.reason,
         action,

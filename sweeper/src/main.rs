@@ -2,11 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sweeper::args::Output;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -31,15 +29,8 @@ async fn main() -> ExitCode {
     let output = args.output;
     match sweeper::run(args).await {
         Ok(out) => {
-            let text = match output {
-                Output::Json => format!("{}\n", out.report.to_json()),
-                Output::Table => out.report.to_table(),
-            };
             // Not println!: it panics (exit 101) when stdout is closed, e.g. `sweeper | head -1`.
-            let mut stdout = std::io::stdout().lock();
-            let printed = stdout
-                .write_all(text.as_bytes())
-                .and_then(|()| stdout.flush());
+            let printed = out.report.write(output, std::io::stdout().lock());
             if let Some(why) = &out.breaker {
                 eprintln!("kpo-sweeper: {why}");
             }

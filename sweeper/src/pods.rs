@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use kube::Client;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -59,13 +60,12 @@ impl ListScope {
 
 /// Lists every KPO pod in scope.
 pub async fn list(client: &Client, scope: &ListScope) -> Result<Vec<PodMeta>> {
-    let mut out = Vec::new();
+    let mut pods = MetaSink::default();
     for path in scope.paths() {
-        let mut pods = MetaSink(Vec::new());
+        pods.scope_start = pods.pods.len();
         list_path::<PodPage, _>(client, scope, &path, &mut pods).await?;
-        out.append(&mut pods.0);
     }
-    Ok(out)
+    Ok(pods.pods)
 }
 
 /// The same LIST with nothing decoded but the continue token: the floor the sweeper is measured
@@ -90,18 +90,39 @@ trait Sink<P> {
     fn restart(&mut self);
 }
 
-struct MetaSink(Vec<PodMeta>);
+/// Every scope's pods in one vector (no copy at the end), with the strings many pods repeat (the
+/// namespace, the creator) shared.
+#[derive(Default)]
+struct MetaSink {
+    pods: Vec<PodMeta>,
+    /// Where the scope being listed starts in `pods`.
+    scope_start: usize,
+    shared: std::collections::HashSet<Arc<str>>,
+}
+
+impl MetaSink {
+    fn share(&mut self, s: Arc<str>) -> Arc<str> {
+        match self.shared.get(&s) {
+            Some(one) => one.clone(),
+            None => {
+                self.shared.insert(s.clone());
+                s
+            }
+        }
+    }
+}
+
 impl Sink<PodPage> for MetaSink {
     fn page(&mut self, page: PodPage) {
-        self.0.extend(
-            page.items
-                .unwrap_or_default()
-                .into_iter()
-                .map(Item::into_meta),
-        );
+        for item in page.items.unwrap_or_default() {
+            let mut meta = item.into_meta();
+            meta.namespace = self.share(meta.namespace);
+            meta.created_by = meta.created_by.map(|c| self.share(c));
+            self.pods.push(meta);
+        }
     }
     fn restart(&mut self) {
-        self.0.clear();
+        self.pods.truncate(self.scope_start);
     }
 }
 
@@ -391,11 +412,7 @@ mod tests {
         assert_eq!(page.continue_token().as_deref(), Some("abc"));
         let meta = page.items.take().unwrap().remove(0).into_meta();
         assert_eq!(
-            (
-                meta.namespace.as_str(),
-                meta.name.as_str(),
-                meta.uid.as_str()
-            ),
+            (&*meta.namespace, meta.name.as_str(), meta.uid.as_str()),
             ("airflow", "p", "u-1")
         );
         let (key, t) = meta.key().unwrap();
@@ -403,11 +420,38 @@ mod tests {
         assert!(meta.already_checked && meta.owned);
         assert_eq!(meta.created_at, Some(1_735_689_600));
         assert_eq!(meta.deletion_at, Some(1_735_689_660));
-        let s = meta.stamp.unwrap().unwrap();
-        assert_eq!(
-            (s.try_number, s.admitted_at),
-            (Some(2), Some(1_735_689_600))
+        assert_eq!(meta.stamp, crate::decide::StampCheck::Agrees);
+        assert_eq!(meta.admitted_at, Some(1_735_689_600));
+    }
+
+    #[test]
+    fn pods_of_one_namespace_and_creator_share_those_strings() {
+        let item = |name: &str| {
+            format!(
+                r#"{{"metadata":{{"name":"{name}","namespace":"airflow","uid":"u-{name}",
+                  "labels":{{"dag_id":"d","task_id":"{name}","run_id":"r","try_number":"1"}},
+                  "annotations":{{"kpo-sweeper.io/ti-key":"d/{name}/r/-1","kpo-sweeper.io/try-number":"1",
+                    "kpo-sweeper.io/created-by":"system:serviceaccount:airflow:worker"}}}}}}"#
+            )
+        };
+        let json = format!(
+            r#"{{"metadata":{{}},"items":[{},{}]}}"#,
+            item("a"),
+            item("b")
         );
+        let mut sink = MetaSink::default();
+        sink.page(serde_json::from_str(&json).unwrap());
+        let [a, b] = &sink.pods[..] else {
+            panic!("two pods")
+        };
+        assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
+        let (ca, cb) = (
+            a.created_by.as_ref().unwrap(),
+            b.created_by.as_ref().unwrap(),
+        );
+        assert!(Arc::ptr_eq(ca, cb));
+        assert_eq!(&**ca, "system:serviceaccount:airflow:worker");
+        assert_eq!(a.stamp, crate::decide::StampCheck::Agrees);
     }
 
     #[test]
@@ -418,7 +462,11 @@ mod tests {
         let mut page: PodPage = serde_json::from_str(json).unwrap();
         assert_eq!(page.continue_token(), None);
         let meta = page.items.take().unwrap().remove(0).into_meta();
-        assert!(meta.key().is_none() && !meta.owned && matches!(meta.stamp, Ok(None)));
+        assert!(
+            meta.key().is_none()
+                && !meta.owned
+                && meta.stamp == crate::decide::StampCheck::Unstamped
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! summary for stderr.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use serde::Serialize;
 
@@ -59,6 +60,24 @@ pub struct Report {
 impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("the report serializes")
+    }
+
+    /// Writes the report as `--output` asks, JSON streamed (a report of 50,000 pods is never held as
+    /// one string), and flushes.
+    pub fn write(
+        &self,
+        output: crate::args::Output,
+        w: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, w);
+        match output {
+            crate::args::Output::Json => {
+                serde_json::to_writer(&mut w, self)?;
+                w.write_all(b"\n")?;
+            }
+            crate::args::Output::Table => w.write_all(self.to_table().as_bytes())?,
+        }
+        w.flush()
     }
 
     /// NAMESPACE POD TI-KEY TRY DECISION REASON AGE, columns padded like kubectl's.

@@ -880,3 +880,27 @@ fn reasons_are_the_reports_strings_in_table_order() {
         assert_eq!(serde_json::to_value(r).unwrap(), *s);
     }
 }
+
+// ---- memory: a run holds one PodMeta per listed pod and one ActiveTi per active TI ----
+
+#[test]
+fn per_pod_and_per_ti_records_stay_compact() {
+    // 50,000 pods must fit the sweeper's 64 MB budget (issue 11): the stamp is checked against the
+    // labels when the pod is read rather than kept as a second key, and the namespace and creator
+    // are shared. These bounds fail on the 360-byte record that held the stamp itself.
+    let pod = std::mem::size_of::<PodMeta>();
+    assert!(pod <= 240, "PodMeta is {pod} bytes");
+    let ti = std::mem::size_of::<ActiveTi>();
+    assert!(ti <= 40, "ActiveTi is {ti} bytes");
+    // Airflow's own states borrow a static string: no allocation per active TI row.
+    assert!(matches!(
+        ActiveTi::new(1, Some("running")).state,
+        Some(std::borrow::Cow::Borrowed("running"))
+    ));
+    assert_eq!(
+        ActiveTi::new(1, Some("a_state_nobody_knows"))
+            .state
+            .as_deref(),
+        Some("a_state_nobody_knows")
+    );
+}
