@@ -206,18 +206,24 @@ fn redact_url(url: &str) -> (String, Vec<String>) {
     let mut secrets = secret_candidates(url);
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets.dedup();
-    let display = match url.find("://") {
-        Some(idx) if is_scheme(&url[..idx]) => redact_well_formed(url, idx),
+    let (display, well_formed) = match url.find("://") {
+        Some(idx) if is_scheme(&url[..idx]) => (redact_well_formed(url, idx), true),
         // `sqlite:relative.db`: a path, nothing secret in it.
-        None if is_plain_sqlite(url) => url.to_owned(),
-        _ => not_shown(url),
+        None if is_plain_sqlite(url) => (url.to_owned(), true),
+        _ => (not_shown(url, "malformed URL"), false),
     };
-    // The last guard: a display that still holds any candidate is not shown.
+    // The last guard: a display that still holds any candidate is not shown (a well-formed URL
+    // whose password is also its user name, host or database: `postgres://airflow:airflow@…`).
     if secrets
         .iter()
         .any(|s| !s.is_empty() && display.contains(s.as_str()))
     {
-        return (not_shown(url), secrets);
+        let why = if well_formed {
+            "its password also appears elsewhere in it"
+        } else {
+            "malformed URL"
+        };
+        return (not_shown(url, why), secrets);
     }
     (display, secrets)
 }
@@ -237,7 +243,7 @@ fn is_plain_sqlite(url: &str) -> bool {
 }
 
 /// What is shown of an input that cannot be shown: its dialect when it starts with a known one.
-fn not_shown(url: &str) -> String {
+fn not_shown(url: &str, why: &str) -> String {
     let head = url.split([':', '/']).next().unwrap_or_default();
     let dialect = head
         .split('+')
@@ -251,7 +257,7 @@ fn not_shown(url: &str) -> String {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '_');
     if known {
-        format!("{head}://… (malformed URL, not shown: it may hold a password)")
+        format!("{head}://… ({why}, not shown: it may hold a password)")
     } else {
         "(a connection string that may hold a password, not shown)".to_owned()
     }
@@ -1186,6 +1192,31 @@ mod tests {
         let e = DbUrl::parse("host=db user=airflow password=topsecret dbname=airflow").unwrap_err();
         assert!(!e.to_string().contains("topsecret"), "{e}");
         assert!(DbUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn a_well_formed_url_whose_password_repeats_is_not_called_malformed() {
+        // The Helm chart's default credentials, postgres:postgres, and the env's airflow:airflow.
+        for url in [
+            "postgresql://postgres:postgres@airflow-pgbouncer:6543/airflow-metadata",
+            "postgres://airflow:airflow@127.0.0.1:5432/airflow",
+        ] {
+            let (shown, _) = redacted(url);
+            assert!(
+                !shown.contains(":postgres@") && !shown.contains(":airflow@"),
+                "{shown}"
+            );
+            assert!(!shown.contains("malformed"), "{shown}");
+            assert!(
+                shown.contains("its password also appears elsewhere in it"),
+                "{shown}"
+            );
+        }
+        assert!(
+            redacted("postgresql:/u:pw@h/db")
+                .0
+                .contains("malformed URL")
+        );
     }
 
     #[test]
