@@ -889,8 +889,9 @@ fn per_pod_and_per_ti_records_stay_compact() {
     // labels when the pod is read rather than kept as a second key, and the namespace and creator
     // are shared. These bounds fail on the 360-byte record that held the stamp itself.
     let pod = std::mem::size_of::<PodMeta>();
-    assert!(pod <= 240, "PodMeta is {pod} bytes");
     let ti = std::mem::size_of::<ActiveTi>();
+    eprintln!("PodMeta {pod} bytes, ActiveTi {ti} bytes");
+    assert!(pod <= 240, "PodMeta is {pod} bytes");
     assert!(ti <= 40, "ActiveTi is {ti} bytes");
     // Airflow's own states borrow a static string: no allocation per active TI row.
     assert!(matches!(
