@@ -7,7 +7,7 @@
 # Targets (issue 11): 10M <= 1.2x 1M; sweeper <= 1.1x the floor at 1M; peak RSS <= 64 MB.
 #
 #   sweeper/bench/run.sh [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] [--pgbouncer]
-#                        [--runs N] [--keep] [--namespace NS]
+#                        [--runs N] [--warmup N] [--keep] [--keep-db] [--namespace NS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null

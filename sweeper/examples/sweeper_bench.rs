@@ -14,10 +14,13 @@
 //! EXPLAIN of every query the sweeper sends (PostgreSQL: ANALYZE, BUFFERS; MariaDB: ANALYZE
 //! FORMAT=JSON): the active-TI read, and the re-read of the run's zombie candidates. The pods are
 //! deleted at the end unless `--keep`. `--namespace NS` uses (and creates if missing) that namespace
-//! and keeps its pods: a second run with the same NS reuses the pods a first one made.
+//! and keeps its pods: a second run with the same NS reuses the pods a first one made. Each
+//! database is dropped at the end unless `--keep-db` (its URL is printed, to run the sweeper by
+//! hand). Before the measured runs, `--warmup N` (default 1) unmeasured rounds; the measured runs
+//! alternate which side goes first, and the median of their own sweep/floor ratios is printed.
 //!
 //! Usage: bench SWEEPER_BIN [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] [--pgbouncer]
-//!        [--runs N] [--keep] [--namespace NS]
+//!        [--runs N] [--warmup N] [--keep] [--keep-db] [--namespace NS]
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
@@ -38,6 +41,11 @@ use tikey::stamp::{self, Stamp};
 const OWNER: &str = "system:serviceaccount:airflow:airflow-worker";
 const DAG: &str = "bench_dag";
 const RUN: &str = "scheduled__2025-06-01T00:00:00+00:00";
+/// The bench pods' `spec.schedulerName`: no scheduler answers to it, so they stay Pending and
+/// untouched. Left to the env's kube-scheduler, 50,000 unschedulable pods are retried in bursts
+/// (every pod's status rewritten), and the LISTs measured share the apiserver with that: LIST
+/// times then swing from 3 to 13 s.
+const NO_SCHEDULER: &str = "kpo-sweeper-bench-unscheduled";
 /// Rows per INSERT … SELECT while growing the table.
 const CHUNK: u64 = 1_000_000;
 
@@ -50,12 +58,14 @@ struct Opts {
     pgbouncer: bool,
     runs: usize,
     keep: bool,
+    keep_db: bool,
+    warmup: usize,
     namespace: Option<String>,
 }
 
 fn opts() -> Opts {
     let usage = "usage: bench SWEEPER_BIN [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] \
-                 [--pgbouncer] [--runs N] [--keep] [--namespace NS]";
+                 [--pgbouncer] [--runs N] [--warmup N] [--keep] [--keep-db] [--namespace NS]";
     let mut a = std::env::args().skip(1);
     let bin = PathBuf::from(a.next().expect(usage));
     let mut o = Opts {
@@ -67,6 +77,8 @@ fn opts() -> Opts {
         pgbouncer: false,
         runs: 3,
         keep: false,
+        keep_db: false,
+        warmup: 1,
         namespace: None,
     };
     while let Some(flag) = a.next() {
@@ -83,7 +95,9 @@ fn opts() -> Opts {
             }
             "--dbs" => o.dbs = val().split(',').map(str::to_owned).collect(),
             "--pgbouncer" => o.pgbouncer = true,
+            "--warmup" => o.warmup = val().parse().expect("a number"),
             "--keep" => o.keep = true,
+            "--keep-db" => o.keep_db = true,
             "--namespace" => {
                 o.namespace = Some(val());
                 o.keep = true;
@@ -121,6 +135,9 @@ struct Row {
     list_med: Duration,
     query_med: Duration,
     sweep_med: Duration,
+    /// The median of the runs' own sweep/floor ratios (each sweep against the floor measured
+    /// next to it): the figure the noise of the apiserver moves least.
+    ratio_med: f64,
     rss_kb: u64,
 }
 
@@ -184,7 +201,12 @@ async fn main() {
                 explain(&label, &url, &candidates).await;
             }
         }
-        drop_db(db).await;
+        if o.keep_db {
+            println!("kept the database: {}", db.url);
+            std::mem::forget(db);
+        } else {
+            drop_db(db).await;
+        }
     }
 
     println!();
@@ -225,6 +247,10 @@ async fn main() {
             );
         }
     }
+    println!("median of the runs' own ratios (each sweep / the floor measured next to it):");
+    for r in &rows {
+        println!("{:<16} {:>11} {:>12.2}", r.label, r.size, r.ratio_med);
+    }
     println!(
         "targets: sweep/first <= 1.2 at 10M; sweep/floor <= 1.1 at 1M; peak RSS <= 64 MB at 50k pods"
     );
@@ -257,35 +283,52 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
     let mut list_t = Vec::new();
     let mut query_t = Vec::new();
     let mut sweep_t = Vec::new();
+    let mut ratios = Vec::new();
     let mut rss = Vec::new();
+    // Unmeasured rounds first: the first LIST after a pause (or after the table grew) runs up to
+    // 3x slower while the apiserver and the DB warm their caches.
+    for _ in 0..o.warmup {
+        bare_list(ns).await;
+        bare_query(url).await;
+        sweep(o, ns, url).await;
+    }
     for run in 1..=o.runs {
-        let (d, n) = bare_list(ns).await;
+        // Alternate which side goes first, so a drift of the apiserver over a run (a GC, a
+        // compaction) does not always land on the same side.
+        let sweep_first = run % 2 == 0;
+        let mut swept = None;
+        if sweep_first {
+            swept = Some(sweep(o, ns, url).await);
+        }
+        let (list, n) = bare_list(ns).await;
         assert_eq!(n, o.pods, "bare LIST saw every pod");
-        list_t.push(d);
-        let (d, n) = bare_query(url).await;
+        let (query, n) = bare_query(url).await;
         assert_eq!(
             n,
             o.active + 1,
             "bare query saw every active TI (+ the seed row)"
         );
-        query_t.push(d);
-        let (d, kb) = sweep(o, ns, url).await;
+        let (d, kb) = match swept {
+            Some(s) => s,
+            None => sweep(o, ns, url).await,
+        };
+        list_t.push(list);
+        query_t.push(query);
         sweep_t.push(d);
         rss.push(kb);
+        let ratio = d.as_secs_f64() / (list + query).as_secs_f64();
+        ratios.push(ratio);
         println!(
-            "  {label} {size} run {run}: bare LIST {:.3}s, bare query {:.3}s, sweeper dry run {:.3}s, peak RSS {:.1} MB",
-            list_t[run - 1].as_secs_f64(),
-            query_t[run - 1].as_secs_f64(),
+            "  {label} {size} run {run} ({} first): bare LIST {:.3}s, bare query {:.3}s, sweeper dry run {:.3}s ({ratio:.2}x), peak RSS {:.1} MB",
+            if sweep_first { "sweeper" } else { "floor" },
+            list.as_secs_f64(),
+            query.as_secs_f64(),
             d.as_secs_f64(),
             kb as f64 / 1024.0
         );
     }
     let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default();
-    let median = |v: &[Duration]| {
-        let mut v = v.to_vec();
-        v.sort();
-        v.get(v.len() / 2).copied().unwrap_or_default()
-    };
+    ratios.sort_by(f64::total_cmp);
     Row {
         label: label.to_owned(),
         size,
@@ -295,11 +338,17 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
         list_med: median(&list_t),
         query_med: median(&query_t),
         sweep_med: median(&sweep_t),
+        ratio_med: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
         rss_kb: rss.iter().max().copied().unwrap_or(0),
     }
 }
 
-/// Prints the EXPLAIN of the sweeper's two statements, run as the sweeper runs them.
+fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
 async fn explain(label: &str, url: &str, candidates: &HashSet<TiKey>) {
     let mut db = Db::connect_with(&DbUrl::parse(url).unwrap(), &DbConfig::default())
         .await
@@ -416,8 +465,16 @@ async fn create_pods(client: &kube::Client, ns: &str, o: &Opts) {
     )
     .await
     .expect("list the namespace's pods");
-    if have == o.pods {
+    let unscheduled = match api.get_opt("bench-1").await.expect("get bench-1") {
+        Some(p) => p.spec.and_then(|s| s.scheduler_name).as_deref() == Some(NO_SCHEDULER),
+        None => true,
+    };
+    if have == o.pods && unscheduled {
         return;
+    }
+    if !unscheduled {
+        println!("  replacing the {have} pods of an earlier run: the kube-scheduler retries them");
+        delete_pods(client, ns, have.max(o.pods)).await;
     }
     let now = k8s_openapi::jiff::Timestamp::now().as_second() - 3600;
     futures::stream::iter(1..=o.pods)
@@ -426,6 +483,7 @@ async fn create_pods(client: &kube::Client, ns: &str, o: &Opts) {
             async move {
                 let ti = TiSpec::new(DAG, &pod_task(n, o), RUN);
                 let mut pod = testsupport::kpo_pod(&format!("bench-{n}"), &ti);
+                pod.spec.as_mut().unwrap().scheduler_name = Some(NO_SCHEDULER.to_owned());
                 let s = Stamp {
                     ti_key: Some(ti.key()),
                     try_number: Some(1),

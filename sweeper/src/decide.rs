@@ -136,8 +136,36 @@ impl PodMeta {
         created_at: Option<i64>,
         deletion_at: Option<i64>,
     ) -> PodMeta {
-        let identity = TiKey::from_pod_labels(labels);
-        let (stamp, admitted_at) = match Stamp::from_annotations(annotations) {
+        PodMeta::from_lookups(
+            namespace.into(),
+            name.into(),
+            uid.into(),
+            |k| labels.get(k).map(String::as_str),
+            |k| annotations.get(k).map(String::as_str),
+            |c: &str| Arc::from(c),
+            owned,
+            created_at,
+            deletion_at,
+        )
+    }
+
+    /// [`PodMeta::from_parts`] over label and annotation lookups (`label(key)` is the value), for
+    /// a reader that never builds the maps; `share` turns the creator into the `Arc` the pods of
+    /// one creator share.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_lookups<'l, 'a>(
+        namespace: Arc<str>,
+        name: String,
+        uid: String,
+        label: impl Fn(&'static str) -> Option<&'l str>,
+        annotation: impl Fn(&'static str) -> Option<&'a str>,
+        share: impl FnOnce(&str) -> Arc<str>,
+        owned: bool,
+        created_at: Option<i64>,
+        deletion_at: Option<i64>,
+    ) -> PodMeta {
+        let identity = TiKey::from_label_lookup(&label);
+        let (stamp, admitted_at) = match Stamp::from_lookup(&annotation) {
             Ok(None) => (StampCheck::Unstamped, None),
             Ok(Some(s)) => {
                 let agrees = match &identity {
@@ -156,17 +184,14 @@ impl PodMeta {
             Err(_) => (StampCheck::Disagrees, None),
         };
         PodMeta {
-            namespace: namespace.into(),
-            name: name.into(),
-            uid: uid.into(),
+            namespace,
+            name,
+            uid,
             identity,
-            already_checked: labels.get(labels::ALREADY_CHECKED).map(String::as_str)
-                == Some(labels::ALREADY_CHECKED_VALUE),
+            already_checked: label(labels::ALREADY_CHECKED) == Some(labels::ALREADY_CHECKED_VALUE),
             stamp,
             admitted_at,
-            created_by: annotations
-                .get(stamp::CREATED_BY)
-                .map(|c| Arc::from(c.as_str())),
+            created_by: annotation(stamp::CREATED_BY).map(share),
             owned,
             created_at,
             deletion_at,

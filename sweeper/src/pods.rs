@@ -3,11 +3,13 @@
 //! `GET /api/v1/[namespaces/NS/]pods?labelSelector=kubernetes_pod_operator=True&fieldSelector=…&limit=…`
 //! with `Accept: application/json;as=PartialObjectMetadataList`: the apiserver sends metadata only.
 //! Each page is decoded into a lean struct that keeps only what the decision reads (the KPO labels,
-//! the `kpo-sweeper.io/` annotations, ownerReferences' presence, the timestamps); everything else,
-//! managedFields included, is skipped while parsing. A `410 Gone` (the continue token expired)
+//! the stamp's annotations, ownerReferences' presence, the timestamps), borrowing the strings from
+//! the page's text; everything else, managedFields included, is skipped while parsing. Only what
+//! [`PodMeta`] keeps is copied out (about 7 small allocations a pod, not 35). A `410 Gone` (the continue token expired)
 //! restarts the listing of that scope from the beginning.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,7 +65,7 @@ pub async fn list(client: &Client, scope: &ListScope) -> Result<Vec<PodMeta>> {
     let mut pods = MetaSink::default();
     for path in scope.paths() {
         pods.scope_start = pods.pods.len();
-        list_path::<PodPage, _>(client, scope, &path, &mut pods).await?;
+        list_path(client, &path, scope, &mut pods).await?;
     }
     Ok(pods.pods)
 }
@@ -74,19 +76,16 @@ pub async fn bare_list(client: &Client, scope: &ListScope) -> Result<usize> {
     let mut total = 0;
     for path in scope.paths() {
         let mut n = CountSink(0);
-        list_path::<BarePage, _>(client, scope, &path, &mut n).await?;
+        list_path(client, &path, scope, &mut n).await?;
         total += n.0;
     }
     Ok(total)
 }
 
-trait Page {
-    fn continue_token(&mut self) -> Option<String>;
-}
-
-/// Where pages go; `restart` forgets what a listing that expired had collected.
-trait Sink<P> {
-    fn page(&mut self, page: P);
+/// Where pages go: `page` decodes one page's body and returns its continue token; `restart`
+/// forgets what a listing that expired had collected.
+trait Sink {
+    fn page(&mut self, text: &str) -> serde_json::Result<Option<String>>;
     fn restart(&mut self);
 }
 
@@ -97,29 +96,41 @@ struct MetaSink {
     pods: Vec<PodMeta>,
     /// Where the scope being listed starts in `pods`.
     scope_start: usize,
-    shared: std::collections::HashSet<Arc<str>>,
+    shared: HashSet<Arc<str>>,
 }
 
-impl MetaSink {
-    fn share(&mut self, s: Arc<str>) -> Arc<str> {
-        match self.shared.get(&s) {
-            Some(one) => one.clone(),
-            None => {
-                self.shared.insert(s.clone());
-                s
-            }
+/// The one `Arc` of `s` in `shared` (made on first sight).
+fn share(shared: &mut HashSet<Arc<str>>, s: &str) -> Arc<str> {
+    match shared.get(s) {
+        Some(one) => one.clone(),
+        None => {
+            let one: Arc<str> = Arc::from(s);
+            shared.insert(one.clone());
+            one
         }
     }
 }
 
-impl Sink<PodPage> for MetaSink {
-    fn page(&mut self, page: PodPage) {
+impl Sink for MetaSink {
+    fn page(&mut self, text: &str) -> serde_json::Result<Option<String>> {
+        let page: PodPage<'_> = serde_json::from_str(text)?;
         for item in page.items.unwrap_or_default() {
-            let mut meta = item.into_meta();
-            meta.namespace = self.share(meta.namespace);
-            meta.created_by = meta.created_by.map(|c| self.share(c));
-            self.pods.push(meta);
+            let m = item.metadata;
+            let shared = &mut self.shared;
+            let namespace = share(shared, &m.namespace.0);
+            self.pods.push(PodMeta::from_lookups(
+                namespace,
+                m.name.0.into_owned(),
+                m.uid.0.into_owned(),
+                |k| m.labels.get(k),
+                |k| m.annotations.get(k),
+                |c| share(shared, c),
+                m.owner_references.is_some_and(|o| !o.is_empty()),
+                m.creation_timestamp.as_ref().and_then(|t| parse_time(&t.0)),
+                m.deletion_timestamp.as_ref().and_then(|t| parse_time(&t.0)),
+            ));
         }
+        Ok(page.metadata.continue_token)
     }
     fn restart(&mut self) {
         self.pods.truncate(self.scope_start);
@@ -127,9 +138,11 @@ impl Sink<PodPage> for MetaSink {
 }
 
 struct CountSink(usize);
-impl Sink<BarePage> for CountSink {
-    fn page(&mut self, page: BarePage) {
+impl Sink for CountSink {
+    fn page(&mut self, text: &str) -> serde_json::Result<Option<String>> {
+        let page: BarePage = serde_json::from_str(text)?;
         self.0 += page.items.map_or(0, |i| i.len());
+        Ok(page.metadata.continue_token)
     }
     fn restart(&mut self) {
         self.0 = 0;
@@ -169,11 +182,12 @@ fn peek_continue(text: &str) -> Option<Option<String>> {
 
 /// Lists one scope page by page. The next page is requested as soon as the current one's continue
 /// token is read, so its fetch overlaps the decoding of the current page.
-async fn list_path<P, S>(client: &Client, scope: &ListScope, path: &str, sink: &mut S) -> Result<()>
-where
-    P: Page + serde::de::DeserializeOwned,
-    S: Sink<P>,
-{
+async fn list_path(
+    client: &Client,
+    path: &str,
+    scope: &ListScope,
+    sink: &mut impl Sink,
+) -> Result<()> {
     let what = || format!("listing pods at {path}");
     let spawn = |token: Option<String>| {
         tokio::spawn(fetch(client.clone(), path.to_owned(), scope.params(token)))
@@ -209,13 +223,14 @@ where
             Some(Some(t)) => Some(spawn(Some(t.clone()))),
             _ => None,
         };
-        let mut page: P = serde_json::from_str(&text).map_err(|e| Error::Kube {
-            what: what(),
-            source: kube::Error::SerdeError(e),
-        })?;
+        let token = sink
+            .page(&text)
+            .map_err(|e| Error::Kube {
+                what: what(),
+                source: kube::Error::SerdeError(e),
+            })?
+            .filter(|t| !t.is_empty());
         drop(text);
-        let token = page.continue_token().filter(|t| !t.is_empty());
-        sink.page(page);
         match (prefetch, token) {
             (Some(next), Some(t)) if peeked.as_ref().and_then(Option::as_ref) == Some(&t) => {
                 pending = next
@@ -232,12 +247,12 @@ where
 }
 
 #[derive(Deserialize)]
-struct PodPage {
+struct PodPage<'a> {
     #[serde(default)]
     metadata: PageMeta,
     /// `null` on an empty page.
-    #[serde(default)]
-    items: Option<Vec<Item>>,
+    #[serde(default, borrow)]
+    items: Option<Vec<Item<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -248,18 +263,6 @@ struct BarePage {
     items: Option<Vec<IgnoredAny>>,
 }
 
-impl Page for PodPage {
-    fn continue_token(&mut self) -> Option<String> {
-        self.metadata.continue_token.take()
-    }
-}
-
-impl Page for BarePage {
-    fn continue_token(&mut self) -> Option<String> {
-        self.metadata.continue_token.take()
-    }
-}
-
 #[derive(Deserialize, Default, Debug)]
 struct PageMeta {
     #[serde(rename = "continue", default)]
@@ -267,44 +270,56 @@ struct PageMeta {
 }
 
 #[derive(Deserialize)]
-struct Item {
-    metadata: ItemMeta,
+struct Item<'a> {
+    #[serde(borrow)]
+    metadata: ItemMeta<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ItemMeta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: String,
-    #[serde(default)]
-    uid: String,
-    #[serde(default)]
-    labels: Kept<KpoLabels>,
-    #[serde(default)]
-    annotations: Kept<StampAnnotations>,
+struct ItemMeta<'a> {
+    #[serde(default, borrow)]
+    name: Text<'a>,
+    #[serde(default, borrow)]
+    namespace: Text<'a>,
+    #[serde(default, borrow)]
+    uid: Text<'a>,
+    #[serde(default, borrow)]
+    labels: Kept<'a, KpoLabels>,
+    #[serde(default, borrow)]
+    annotations: Kept<'a, StampAnnotations>,
     #[serde(default)]
     owner_references: Option<Vec<IgnoredAny>>,
-    #[serde(default)]
-    creation_timestamp: Option<String>,
-    #[serde(default)]
-    deletion_timestamp: Option<String>,
+    #[serde(default, borrow)]
+    creation_timestamp: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    deletion_timestamp: Option<Text<'a>>,
 }
 
-impl Item {
-    fn into_meta(self) -> PodMeta {
-        let m = self.metadata;
-        PodMeta::from_parts(
-            m.namespace,
-            m.name,
-            m.uid,
-            &m.labels.map,
-            &m.annotations.map,
-            m.owner_references.is_some_and(|o| !o.is_empty()),
-            m.creation_timestamp.as_deref().and_then(parse_time),
-            m.deletion_timestamp.as_deref().and_then(parse_time),
-        )
+/// A JSON string, borrowed from the page's text unless it holds escapes (serde's own `Cow<str>`
+/// always copies).
+#[derive(Default, Debug)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -317,54 +332,69 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 /// Which keys of a string map to keep.
 trait KeyFilter {
-    fn keep(key: &str) -> bool;
+    /// At most [`MAX_KEPT`] keys.
+    const KEYS: &'static [&'static str];
 }
+
+/// The most keys a [`KeyFilter`] keeps.
+const MAX_KEPT: usize = 8;
 
 /// The labels the decision reads.
 struct KpoLabels;
 impl KeyFilter for KpoLabels {
-    fn keep(key: &str) -> bool {
-        matches!(
-            key,
-            labels::DAG_ID
-                | labels::TASK_ID
-                | labels::RUN_ID
-                | labels::MAP_INDEX
-                | labels::TRY_NUMBER
-                | labels::ALREADY_CHECKED
-                | labels::EXECUTION_DATE
-        )
-    }
+    const KEYS: &'static [&'static str] = &[
+        labels::DAG_ID,
+        labels::TASK_ID,
+        labels::RUN_ID,
+        labels::MAP_INDEX,
+        labels::TRY_NUMBER,
+        labels::ALREADY_CHECKED,
+        labels::EXECUTION_DATE,
+    ];
 }
 
 /// The stamp's annotations.
 struct StampAnnotations;
 impl KeyFilter for StampAnnotations {
-    fn keep(key: &str) -> bool {
-        key.starts_with(stamp::PREFIX)
-    }
+    const KEYS: &'static [&'static str] = &[
+        stamp::TI_KEY,
+        stamp::TRY_NUMBER,
+        stamp::ADMITTED_AT,
+        stamp::CREATED_BY,
+    ];
 }
 
-/// A string map of which only the keys `F` keeps are stored.
-struct Kept<F> {
-    map: BTreeMap<String, String>,
+/// A string map of which only the values of `F`'s keys are stored, each in its key's slot (a
+/// key given twice: the last one, as in a map).
+struct Kept<'a, F> {
+    vals: [Option<Text<'a>>; MAX_KEPT],
     _f: std::marker::PhantomData<F>,
 }
 
-impl<F> Default for Kept<F> {
+impl<F> Default for Kept<'_, F> {
     fn default() -> Self {
         Kept {
-            map: BTreeMap::new(),
+            vals: Default::default(),
             _f: std::marker::PhantomData,
         }
     }
 }
 
-impl<'de, F: KeyFilter> Deserialize<'de> for Kept<F> {
+impl<F: KeyFilter> Kept<'_, F> {
+    fn slot(key: &str) -> Option<usize> {
+        F::KEYS.iter().position(|k| *k == key)
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        Self::slot(key).and_then(|i| self.vals[i].as_ref().map(|t| &*t.0))
+    }
+}
+
+impl<'de: 'a, 'a, F: KeyFilter> Deserialize<'de> for Kept<'a, F> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V<F>(std::marker::PhantomData<F>);
         impl<'de, F: KeyFilter> Visitor<'de> for V<F> {
-            type Value = Kept<F>;
+            type Value = Kept<'de, F>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a map of strings")
             }
@@ -376,12 +406,12 @@ impl<'de, F: KeyFilter> Deserialize<'de> for Kept<F> {
                 mut a: A,
             ) -> std::result::Result<Self::Value, A::Error> {
                 let mut out = Kept::default();
-                while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if F::keep(&k) {
-                        let v: String = a.next_value()?;
-                        out.map.insert(k.into_owned(), v);
-                    } else {
-                        a.next_value::<IgnoredAny>()?;
+                while let Some(k) = a.next_key::<Text<'de>>()? {
+                    match Kept::<F>::slot(&k.0) {
+                        Some(i) => out.vals[i] = Some(a.next_value()?),
+                        None => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
                 Ok(out)
@@ -408,9 +438,9 @@ mod tests {
                            "kpo-sweeper.io/admitted-at":"1735689600","big":"xxxxxxxx"},
             "ownerReferences":[{"apiVersion":"batch/v1","kind":"Job","name":"j","uid":"x"}],
             "managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{}}}]}}]}"#;
-        let mut page: PodPage = serde_json::from_str(json).unwrap();
-        assert_eq!(page.continue_token().as_deref(), Some("abc"));
-        let meta = page.items.take().unwrap().remove(0).into_meta();
+        let mut sink = MetaSink::default();
+        assert_eq!(sink.page(json).unwrap().as_deref(), Some("abc"));
+        let meta = sink.pods.remove(0);
         assert_eq!(
             (&*meta.namespace, meta.name.as_str(), meta.uid.as_str()),
             ("airflow", "p", "u-1")
@@ -440,7 +470,7 @@ mod tests {
             item("b")
         );
         let mut sink = MetaSink::default();
-        sink.page(serde_json::from_str(&json).unwrap());
+        sink.page(&json).unwrap();
         let [a, b] = &sink.pods[..] else {
             panic!("two pods")
         };
@@ -455,13 +485,39 @@ mod tests {
     }
 
     #[test]
+    fn escaped_strings_are_read_like_plain_ones() {
+        // Go's encoder writes <, > and & as \u escapes; any string may carry escapes.
+        let json = r#"{"metadata":{"continue":"a\u0026b"},"items":[{"metadata":{
+            "name":"p\u002d1","namespace":"n","uid":"u",
+            "labels":{"dag\u005fid":"d","task_id":"t","run_id":"r","try_number":"1"},
+            "annotations":{"kpo-sweeper.io/created-by":"u\u003cx\u003e",
+                           "kpo-sweeper.io/ti-key":"d/t/r/-1","kpo-sweeper.io/try-number":"1"}}}]}"#;
+        let mut sink = MetaSink::default();
+        assert_eq!(sink.page(json).unwrap().as_deref(), Some("a&b"));
+        let meta = sink.pods.remove(0);
+        assert_eq!(meta.name, "p-1");
+        assert_eq!(meta.key().unwrap().0.encode(), "d/t/r/-1");
+        assert_eq!(meta.created_by.as_deref(), Some("u<x>"));
+        assert_eq!(meta.stamp, crate::decide::StampCheck::Agrees);
+    }
+
+    #[test]
+    fn a_key_given_twice_counts_once_and_the_last_wins() {
+        let json = r#"{"metadata":{},"items":[{"metadata":{"name":"p","namespace":"n","uid":"u",
+            "labels":{"dag_id":"old","task_id":"t","run_id":"r","try_number":"1","dag_id":"d"}}}]}"#;
+        let mut sink = MetaSink::default();
+        sink.page(json).unwrap();
+        assert_eq!(sink.pods[0].key().unwrap().0.encode(), "d/t/r/-1");
+    }
+
+    #[test]
     fn null_and_absent_maps_are_empty() {
-        let empty: PodPage = serde_json::from_str(r#"{"metadata":{},"items":null}"#).unwrap();
-        assert!(empty.items.is_none());
+        let mut sink = MetaSink::default();
+        assert_eq!(sink.page(r#"{"metadata":{},"items":null}"#).unwrap(), None);
+        assert!(sink.pods.is_empty());
         let json = r#"{"metadata":{},"items":[{"metadata":{"name":"p","namespace":"n","uid":"u","labels":null}}]}"#;
-        let mut page: PodPage = serde_json::from_str(json).unwrap();
-        assert_eq!(page.continue_token(), None);
-        let meta = page.items.take().unwrap().remove(0).into_meta();
+        assert_eq!(sink.page(json).unwrap(), None);
+        let meta = sink.pods.remove(0);
         assert!(
             meta.key().is_none()
                 && !meta.owned

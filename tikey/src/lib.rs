@@ -51,6 +51,11 @@ pub mod labels {
 /// normalizes to `-` followed by the hash, which is not a valid label value (a pod carrying it would be
 /// rejected by the apiserver, so no KPO pod can have it).
 pub fn make_safe_label_value(s: &str) -> String {
+    // A valid label value comes back unchanged (what Airflow computes, stripped and filtered, equals
+    // it and is short enough); one exact copy.
+    if is_valid_label_value(s) {
+        return s.to_owned();
+    }
     let bytes = s.as_bytes();
     // Leading and trailing runs of non-alphanumerics (non-ASCII bytes are never alphanumeric, so byte
     // offsets found this way are always char boundaries).
@@ -63,32 +68,34 @@ pub fn make_safe_label_value(s: &str) -> String {
         .rposition(u8::is_ascii_alphanumeric)
         .map_or(start, |i| i + 1);
     let inner = &bytes[start..end.max(start)];
-    // Inner characters: keep only the allowed ASCII set; bytes of multi-byte chars are all >= 0x80 and
-    // therefore dropped as a whole.
-    let mut safe: String = inner
-        .iter()
-        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        .map(|&b| b as char)
-        .collect();
-    if safe.len() > MAX_LABEL_LEN || safe != s {
-        let digest = md5_hex9(bytes);
-        safe.truncate(MAX_LABEL_LEN - digest.len() - 1);
-        safe.push('-');
-        safe.push_str(&digest);
-    }
+    // Anything else is cut and hashed. Inner characters: keep only the allowed ASCII set; bytes of
+    // multi-byte chars are all >= 0x80 and therefore dropped as a whole.
+    let keep = MAX_LABEL_LEN - HASH_LEN - 1;
+    let mut safe = String::with_capacity(inner.len().min(keep) + 1 + HASH_LEN);
+    safe.extend(
+        inner
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            .take(keep)
+            .map(|&b| b as char),
+    );
+    safe.push('-');
+    push_md5_hex9(&mut safe, bytes);
     safe
 }
 
-fn md5_hex9(bytes: &[u8]) -> String {
+/// The length of the hash `make_safe_label_value` appends: md5's first 9 hex digits.
+const HASH_LEN: usize = 9;
+
+fn push_md5_hex9(out: &mut String, bytes: &[u8]) {
     use md5::{Digest, Md5};
     let digest = Md5::digest(bytes);
-    let mut out = String::with_capacity(9);
-    for b in digest.iter().take(5) {
+    for (i, b) in digest.iter().take(HASH_LEN.div_ceil(2)).enumerate() {
         out.push(hex_digit(b >> 4));
-        out.push(hex_digit(b & 0xf));
+        if 2 * i + 1 < HASH_LEN {
+            out.push(hex_digit(b & 0xf));
+        }
     }
-    out.truncate(9);
-    out
 }
 
 fn hex_digit(n: u8) -> char {
@@ -153,12 +160,19 @@ impl TiKey {
     /// mapped task only, `map_index`; an absent `map_index` means `-1`. Label values are taken as they
     /// are (they are already in label form).
     pub fn from_pod_labels(labels: &BTreeMap<String, String>) -> Result<(TiKey, i64), LabelError> {
-        let get = |k: &'static str| labels.get(k).map(String::as_str);
+        Self::from_label_lookup(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// [`TiKey::from_pod_labels`] over any label lookup (`get(key)` is the label's value): a
+    /// reader that never builds the map, like the sweeper's LIST decoding, reads the same way.
+    pub fn from_label_lookup<'a>(
+        get: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<(TiKey, i64), LabelError> {
         let dag_id = get(labels::DAG_ID).ok_or(LabelError::MissingLabel(labels::DAG_ID))?;
         let task_id = get(labels::TASK_ID).ok_or(LabelError::MissingLabel(labels::TASK_ID))?;
         let run_id = match get(labels::RUN_ID) {
             Some(r) => r,
-            None if labels.contains_key(labels::EXECUTION_DATE) => {
+            None if get(labels::EXECUTION_DATE).is_some() => {
                 return Err(LabelError::LegacyExecutionDate);
             }
             None => return Err(LabelError::MissingLabel(labels::RUN_ID)),

@@ -55,7 +55,13 @@ impl Stamp {
     pub fn from_annotations(
         annotations: &BTreeMap<String, String>,
     ) -> Result<Option<Stamp>, StampError> {
-        let get = |k: &str| annotations.get(k).map(String::as_str);
+        Self::from_lookup(|k| annotations.get(k).map(String::as_str))
+    }
+
+    /// [`Stamp::from_annotations`] over any annotation lookup (`get(key)` is the value).
+    pub fn from_lookup<'a>(
+        get: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Result<Option<Stamp>, StampError> {
         if [TI_KEY, TRY_NUMBER, ADMITTED_AT, CREATED_BY]
             .iter()
             .all(|k| get(k).is_none())
