@@ -138,6 +138,11 @@ struct Row {
     /// The median of the runs' own sweep/floor ratios (each sweep against the floor measured
     /// next to it): the figure the noise of the apiserver moves least.
     ratio_med: f64,
+    /// The median and the largest of the pairs' ratios (floor-first run + sweeper-first run).
+    pair_med: f64,
+    pairs_max: f64,
+    /// The median of the sweeper's own LIST phase.
+    own_list_med: Duration,
     rss_kb: u64,
 }
 
@@ -247,9 +252,26 @@ async fn main() {
             );
         }
     }
-    println!("median of the runs' own ratios (each sweep / the floor measured next to it):");
+    println!(
+        "sweep/floor of the runs themselves (each sweep against the floor measured next to it): the \
+         median of the runs, and of the pairs of runs (one floor-first, one sweeper-first) with the \
+         largest pair; the sweeper's own LIST phase against the bare LIST (medians):"
+    );
+    println!(
+        "{:<16} {:>11} {:>9} {:>10} {:>9}   LIST phase",
+        "db", "TIs", "runs", "pairs", "max pair"
+    );
     for r in &rows {
-        println!("{:<16} {:>11} {:>12.2}", r.label, r.size, r.ratio_med);
+        println!(
+            "{:<16} {:>11} {:>9.2} {:>10.2} {:>9.2}   {:.3}s vs bare {:.3}s",
+            r.label,
+            r.size,
+            r.ratio_med,
+            r.pair_med,
+            r.pairs_max,
+            r.own_list_med.as_secs_f64(),
+            r.list_med.as_secs_f64()
+        );
     }
     println!(
         "targets: sweep/first <= 1.2 at 10M; sweep/floor <= 1.1 at 1M; peak RSS <= 64 MB at 50k pods"
@@ -284,6 +306,7 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
     let mut query_t = Vec::new();
     let mut sweep_t = Vec::new();
     let mut ratios = Vec::new();
+    let mut own_list = Vec::new();
     let mut rss = Vec::new();
     // Unmeasured rounds first: the first LIST after a pause (or after the table grew) runs up to
     // 3x slower while the apiserver and the DB warm their caches.
@@ -301,6 +324,7 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
             swept = Some(sweep(o, ns, url).await);
         }
         let (list, n) = bare_list(ns).await;
+        let list_cpu = *BARE_LIST_CPU.lock().unwrap();
         assert_eq!(n, o.pods, "bare LIST saw every pod");
         let (query, n) = bare_query(url).await;
         assert_eq!(
@@ -308,10 +332,12 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
             o.active + 1,
             "bare query saw every active TI (+ the seed row)"
         );
-        let (d, kb) = match swept {
+        let swept = match swept {
             Some(s) => s,
             None => sweep(o, ns, url).await,
         };
+        let (d, kb) = (swept.wall, swept.rss_kb);
+        own_list.push(swept.list);
         list_t.push(list);
         query_t.push(query);
         sweep_t.push(d);
@@ -319,15 +345,28 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
         let ratio = d.as_secs_f64() / (list + query).as_secs_f64();
         ratios.push(ratio);
         println!(
-            "  {label} {size} run {run} ({} first): bare LIST {:.3}s, bare query {:.3}s, sweeper dry run {:.3}s ({ratio:.2}x), peak RSS {:.1} MB",
+            "  {label} {size} run {run} ({} first): bare LIST {:.3}s, bare query {:.3}s, sweeper dry run {:.3}s ({ratio:.2}x; its LIST {:.3}s, DB read {:.3}s, the rest {:.3}s), CPU: bare LIST {:.2}s, sweeper {:.2}s, peak RSS {:.1} MB",
             if sweep_first { "sweeper" } else { "floor" },
             list.as_secs_f64(),
             query.as_secs_f64(),
             d.as_secs_f64(),
+            swept.list.as_secs_f64(),
+            swept.query.as_secs_f64(),
+            d.saturating_sub(swept.list + swept.query).as_secs_f64(),
+            list_cpu.as_secs_f64(),
+            swept.cpu.as_secs_f64(),
             kb as f64 / 1024.0
         );
     }
     let best = |v: &[Duration]| v.iter().min().copied().unwrap_or_default();
+    // Whichever side runs second in a run is slower (the apiserver's GC after the first LIST's
+    // garbage), so runs are paired: run 2k-1 (floor first) with run 2k (sweeper first).
+    let mut pairs: Vec<f64> = sweep_t
+        .chunks_exact(2)
+        .zip(list_t.chunks_exact(2).zip(query_t.chunks_exact(2)))
+        .map(|(s, (l, q))| (s[0] + s[1]).as_secs_f64() / (l[0] + l[1] + q[0] + q[1]).as_secs_f64())
+        .collect();
+    pairs.sort_by(f64::total_cmp);
     ratios.sort_by(f64::total_cmp);
     Row {
         label: label.to_owned(),
@@ -339,6 +378,9 @@ async fn measure(o: &Opts, ns: &str, label: &str, url: &str, size: u64) -> Row {
         query_med: median(&query_t),
         sweep_med: median(&sweep_t),
         ratio_med: ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+        pair_med: pairs.get(pairs.len() / 2).copied().unwrap_or(f64::NAN),
+        pairs_max: pairs.last().copied().unwrap_or(f64::NAN),
+        own_list_med: median(&own_list),
         rss_kb: rss.iter().max().copied().unwrap_or(0),
     }
 }
@@ -516,7 +558,28 @@ async fn create_pods(client: &kube::Client, ns: &str, o: &Opts) {
         .await;
 }
 
+/// This process's CPU time (user + system) so far, from /proc (USER_HZ = 100: 10 ms steps).
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The bare LIST's CPU time, for the figures (the bench does nothing else meanwhile).
+static BARE_LIST_CPU: std::sync::Mutex<Duration> = std::sync::Mutex::new(Duration::ZERO);
+
 async fn bare_list(ns: &str) -> (Duration, usize) {
+    let cpu = own_cpu();
     let t = Instant::now();
     let path = &testsupport::env().kubeconfig;
     let kc = kube::config::Kubeconfig::read_from(path).unwrap();
@@ -532,7 +595,9 @@ async fn bare_list(ns: &str) -> (Duration, usize) {
     let n = sweeper::pods::bare_list(&client, &scope)
         .await
         .expect("bare list");
-    (t.elapsed(), n)
+    let wall = t.elapsed();
+    *BARE_LIST_CPU.lock().unwrap() = own_cpu().saturating_sub(cpu);
+    (wall, n)
 }
 
 /// The sweeper's own active-TI statement on a plain connection, rows streamed and counted.
@@ -582,8 +647,20 @@ async fn count<R, E: std::fmt::Debug>(
     n
 }
 
-/// The sweeper's dry run: wall time and peak RSS in KiB.
-async fn sweep(o: &Opts, ns: &str, url: &str) -> (Duration, u64) {
+/// One dry run of the sweeper.
+struct Swept {
+    wall: Duration,
+    /// Peak RSS, KiB.
+    rss_kb: u64,
+    /// Its own LIST phase and DB read, from its debug log.
+    list: Duration,
+    query: Duration,
+    /// User + system CPU time (GNU time's).
+    cpu: Duration,
+}
+
+/// The sweeper's dry run: wall time, peak RSS and its phases.
+async fn sweep(o: &Opts, ns: &str, url: &str) -> Swept {
     let kubeconfig = testsupport::env().kubeconfig.display().to_string();
     let args = [
         "--kubeconfig",
@@ -612,7 +689,7 @@ async fn sweep(o: &Opts, ns: &str, url: &str) -> (Duration, u64) {
         tokio::process::Command::new(&o.bin)
     };
     cmd.args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,sweeper=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let t = Instant::now();
@@ -649,5 +726,28 @@ async fn sweep(o: &Opts, ns: &str, url: &str) -> (Duration, u64) {
     } else {
         polled
     };
-    (wall, kb)
+    let ms = |field: &str| {
+        let key = format!(" {field}=");
+        let v = stderr
+            .lines()
+            .find_map(|l| l.split_once(key.as_str()).map(|(_, v)| v))
+            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in the sweeper's debug log:\n{stderr}"));
+        Duration::from_millis(v)
+    };
+    let secs = |what: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(what))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Swept {
+        cpu: Duration::from_secs_f64(secs("User time (seconds):") + secs("System time (seconds):")),
+        wall,
+        rss_kb: kb,
+        list: ms("list_ms"),
+        query: ms("query_ms"),
+    }
 }

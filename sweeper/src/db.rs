@@ -582,7 +582,13 @@ impl Db {
 
     /// Every active TI (state NULL or not terminal), normalized into label-form keys.
     pub async fn active_tis(&mut self) -> Result<ActiveMap> {
-        self.query(&[], None).await
+        self.active_tis_expecting(0).await
+    }
+
+    /// [`Db::active_tis`], with room made for `rows` up front (the sweeper passes the number of
+    /// pods listed: a 50,000-entry map then never rehashes while it fills).
+    pub async fn active_tis_expecting(&mut self, rows: usize) -> Result<ActiveMap> {
+        self.query(&[], None, rows).await
     }
 
     /// The rows of `candidates` that are active now, in one query. `dag_id`, `task_id` and
@@ -595,7 +601,8 @@ impl Db {
             return Ok(ActiveMap::new());
         }
         let filters = reread_filters(candidates);
-        self.query(&filters, Some(candidates)).await
+        self.query(&filters, Some(candidates), candidates.len())
+            .await
     }
 
     /// The text of the active-TI query (`candidates`: the re-read's) exactly as it is sent.
@@ -670,6 +677,7 @@ impl Db {
         &mut self,
         filters: &[InFilter<'_>],
         keep: Option<&HashSet<TiKey>>,
+        expect: usize,
     ) -> Result<ActiveMap> {
         let dialect = self.dialect();
         let sql = with_timeout(
@@ -678,9 +686,10 @@ impl Db {
             &self.cfg,
         );
         let binds = binds(dialect, filters);
-        let mut map = ActiveMap::new();
+        let mut map = ActiveMap::with_capacity(expect);
+        let mut keys = tikey::DbKeys::default();
         self.in_read_tx(&sql, &binds, READ_TI, |row| {
-            let key = TiKey::from_db(
+            let key = keys.key(
                 row.str(0)?,
                 row.str(1)?,
                 row.str(2)?,

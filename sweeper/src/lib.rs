@@ -234,13 +234,23 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     let mut pods = pods?;
     let mut db = db?;
     pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    tracing::debug!(pods = pods.len(), "listed pods");
+    tracing::debug!(
+        pods = pods.len(),
+        list_ms = list_time.as_millis() as u64,
+        "listed pods"
+    );
 
     let query_start = Instant::now();
     let dags = db.known_dags().await?;
-    let active = db.active_tis().await?;
+    let active = db.active_tis_expecting(pods.len()).await?;
     let query_time = query_start.elapsed();
-    tracing::debug!(active = active.len(), dags = dags.len(), db = %url, "read active task instances");
+    tracing::debug!(
+        active = active.len(),
+        dags = dags.len(),
+        query_ms = query_time.as_millis() as u64,
+        db = %url,
+        "read active task instances"
+    );
 
     let decide_start = Instant::now();
     let now = now_secs();

@@ -206,6 +206,37 @@ impl TiKey {
     }
 }
 
+/// Builds keys from metadata-DB rows exactly like [`TiKey::from_db`], remembering the last `dag_id`
+/// and `run_id` it normalized: the rows of one DAG run share both (and a run_id of a real Airflow,
+/// with its `:` and `+`, is always cut and hashed), so most rows normalize only their `task_id`.
+#[derive(Debug, Default)]
+pub struct DbKeys {
+    /// (raw, label form) of the last `dag_id` and `run_id`; `("", "")` is a true pair.
+    dag_id: (String, String),
+    run_id: (String, String),
+}
+
+impl DbKeys {
+    /// The key of one row: equal to `TiKey::from_db(dag_id, task_id, run_id, map_index)`.
+    pub fn key(&mut self, dag_id: &str, task_id: &str, run_id: &str, map_index: i64) -> TiKey {
+        TiKey {
+            dag_id: Self::normalize(&mut self.dag_id, dag_id),
+            task_id: make_safe_label_value(task_id),
+            run_id: Self::normalize(&mut self.run_id, run_id),
+            map_index,
+        }
+    }
+
+    fn normalize(last: &mut (String, String), raw: &str) -> String {
+        if last.0 != raw {
+            last.1 = make_safe_label_value(raw);
+            last.0.clear();
+            last.0.push_str(raw);
+        }
+        last.1.clone()
+    }
+}
+
 fn parse_int(label: &'static str, value: &str) -> Result<i64, LabelError> {
     // Strict: what Python's str(int) produces ("-1", "0", "12"), nothing else (no "+1", no " 1").
     let ok = !value.is_empty()

@@ -40,6 +40,20 @@ proptest! {
     }
 
     #[test]
+    fn db_keys_builds_what_from_db_builds(rows in proptest::collection::vec(
+        // Few distinct values, so runs of equal dag_ids and run_ids (the memo's case) are common.
+        (prop_oneof![Just(String::new()), Just("d".to_owned()), ".{0,70}"],
+         ".{0,20}",
+         prop_oneof![Just(String::new()), Just("scheduled__2025-06-01T00:00:00+00:00".to_owned()), ".{0,70}"],
+         -1i64..3),
+        0..40)) {
+        let mut keys = tikey::DbKeys::default();
+        for (d, t, r, m) in &rows {
+            prop_assert_eq!(keys.key(d, t, r, *m), TiKey::from_db(d, t, r, *m));
+        }
+    }
+
+    #[test]
     fn ti_key_encoding_round_trips(k in ti_key()) {
         prop_assert_eq!(TiKey::decode(&k.encode()), Ok(k));
     }
