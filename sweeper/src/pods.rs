@@ -5,8 +5,8 @@
 //! Each page is decoded into a lean struct that keeps only what the decision reads (the KPO labels,
 //! the stamp's annotations, ownerReferences' presence, the timestamps), borrowing the strings from
 //! the page's text; everything else, managedFields included, is skipped while parsing. Only what
-//! [`PodMeta`] keeps is copied out (about 7 small allocations a pod, not 35). A `410 Gone` (the continue token expired)
-//! restarts the listing of that scope from the beginning.
+//! [`PodMeta`] keeps is copied out (about 7 small allocations a pod, not 35). A `410 Gone` (the
+//! continue token expired) restarts the listing of that scope from the beginning.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -356,12 +356,7 @@ impl KeyFilter for KpoLabels {
 /// The stamp's annotations.
 struct StampAnnotations;
 impl KeyFilter for StampAnnotations {
-    const KEYS: &'static [&'static str] = &[
-        stamp::TI_KEY,
-        stamp::TRY_NUMBER,
-        stamp::ADMITTED_AT,
-        stamp::CREATED_BY,
-    ];
+    const KEYS: &'static [&'static str] = &stamp::KEYS;
 }
 
 /// A string map of which only the values of `F`'s keys are stored, each in its key's slot (a

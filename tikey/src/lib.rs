@@ -89,13 +89,12 @@ const HASH_LEN: usize = 9;
 
 fn push_md5_hex9(out: &mut String, bytes: &[u8]) {
     use md5::{Digest, Md5};
-    let digest = Md5::digest(bytes);
-    for (i, b) in digest.iter().take(HASH_LEN.div_ceil(2)).enumerate() {
+    let end = out.len() + HASH_LEN;
+    for b in Md5::digest(bytes).iter().take(HASH_LEN.div_ceil(2)) {
         out.push(hex_digit(b >> 4));
-        if 2 * i + 1 < HASH_LEN {
-            out.push(hex_digit(b & 0xf));
-        }
+        out.push(hex_digit(b & 0xf));
     }
+    out.truncate(end);
 }
 
 fn hex_digit(n: u8) -> char {

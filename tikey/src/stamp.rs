@@ -17,6 +17,8 @@ pub const TI_KEY: &str = "kpo-sweeper.io/ti-key";
 pub const TRY_NUMBER: &str = "kpo-sweeper.io/try-number";
 pub const ADMITTED_AT: &str = "kpo-sweeper.io/admitted-at";
 pub const CREATED_BY: &str = "kpo-sweeper.io/created-by";
+/// Every annotation of the stamp: what a reader keeps of a pod's annotations.
+pub const KEYS: [&str; 4] = [TI_KEY, TRY_NUMBER, ADMITTED_AT, CREATED_BY];
 /// The label that marks a stamped pod (`kubectl get pods -l kpo-sweeper.io/stamped`).
 pub const STAMPED_LABEL: &str = "kpo-sweeper.io/stamped";
 pub const STAMPED_VALUE: &str = "v1";
@@ -62,10 +64,7 @@ impl Stamp {
     pub fn from_lookup<'a>(
         get: impl Fn(&'static str) -> Option<&'a str>,
     ) -> Result<Option<Stamp>, StampError> {
-        if [TI_KEY, TRY_NUMBER, ADMITTED_AT, CREATED_BY]
-            .iter()
-            .all(|k| get(k).is_none())
-        {
+        if KEYS.iter().all(|k| get(k).is_none()) {
             return Ok(None);
         }
         let int = |key: &'static str| -> Result<Option<i64>, StampError> {
