@@ -406,7 +406,7 @@ async fn explain(label: &str, url: &str, candidates: &HashSet<TiKey>) {
         println!("  EXPLAIN ({label}, {what}):");
         println!(
             "    {}",
-            db.active_sql(c).chars().take(300).collect::<String>()
+            db.sql_text(c).chars().take(300).collect::<String>()
         );
         let plan = db.explain(c, Explain::Analyze).await.expect("explain");
         // Long `IN` lists are cut: the plan's shape, rows and buffers are what matter here.
@@ -606,7 +606,7 @@ async fn bare_query(url: &str) -> (Duration, usize) {
     let sql = Db::connect_with(&parsed, &DbConfig::default())
         .await
         .expect("connect")
-        .active_sql(None);
+        .sql_text(None);
     let t = Instant::now();
     let n = if url.starts_with("mysql") {
         let mut c = sqlx::MySqlConnection::connect(url).await.expect("connect");

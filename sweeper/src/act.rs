@@ -44,8 +44,9 @@ pub struct ActConfig {
     pub grace_period: u32,
     /// The Event's reportingInstance.
     pub instance: String,
-    /// No DELETE (first attempt or retry) is sent at or after this instant: the re-read that
-    /// justified it plus the window (DESIGN.md §5: 10 s).
+    /// No DELETE (first attempt or retry) is sent at or after this instant: the moment the
+    /// re-read that justified it was sent, plus the window (10 s). Each DELETE carries the time
+    /// left as its request timeout (`?timeout=`, and a client-side limit).
     pub send_by: Option<tokio::time::Instant>,
     /// Deletes in flight at once ([`CONCURRENCY`]).
     pub concurrency: usize,
@@ -88,9 +89,11 @@ async fn delete_one(client: &Client, t: &Target<'_>, cfg: &ActConfig) -> Outcome
         ..Default::default()
     };
     let what = format!("deleting pod {}/{}", pod.namespace, pod.name);
-    let outcome = match retry::kube_by(&what, cfg.send_by, || api.delete(&pod.name, &dp)).await {
-        Ok(Some(_)) => Outcome::Deleted,
-        Ok(None) => Outcome::Late,
+    let call = || delete_within(client, &api, &pod.namespace, &pod.name, &dp, cfg.send_by);
+    let outcome = match retry::kube_by(&what, cfg.send_by, call).await {
+        Ok(Some(Some(()))) => Outcome::Deleted,
+        // Not sent (the window was gone), or not answered within it.
+        Ok(Some(None)) | Ok(None) => Outcome::Late,
         Err(kube::Error::Api(s)) if s.code == 404 => Outcome::Gone,
         Err(kube::Error::Api(s)) if s.code == 409 => Outcome::Conflict,
         Err(e) => Outcome::Failed(e.to_string()),
@@ -116,6 +119,39 @@ async fn delete_one(client: &Client, t: &Target<'_>, cfg: &ActConfig) -> Outcome
         }
     }
     outcome
+}
+
+/// One DELETE that carries the time left before `send_by` as its request timeout: the apiserver's
+/// `?timeout=` (it gives up on the request after that), and the same limit on the client's wait.
+/// `Ok(None)`: no time was left, or no answer came within it (the pod is read again).
+async fn delete_within(
+    client: &Client,
+    api: &Api<Pod>,
+    namespace: &str,
+    name: &str,
+    dp: &DeleteParams,
+    send_by: Option<tokio::time::Instant>,
+) -> Result<Option<()>, kube::Error> {
+    let Some(send_by) = send_by else {
+        return api.delete(name, dp).await.map(|_| Some(()));
+    };
+    let left = send_by.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() {
+        return Ok(None);
+    }
+    let url = <Pod as kube::Resource>::url_path(&(), Some(namespace));
+    let mut req = kube::core::Request::new(url)
+        .delete(name, dp)
+        .map_err(kube::Error::BuildRequest)?;
+    let uri = req.uri().to_string();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    *req.uri_mut() = format!("{uri}{sep}timeout={}ms", left.as_millis().max(1))
+        .parse()
+        .expect("a URI with a timeout parameter appended is a URI");
+    match tokio::time::timeout(left, client.request::<serde_json::Value>(req)).await {
+        Ok(r) => r.map(|_| Some(())),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The Event's note: the rule and the TI key.

@@ -24,29 +24,47 @@ once with the count, since their zombies are then never swept), or judged on the
 (sweep). --owner cannot be checked for unstamped pods: `--unstamped sweep --owner` warns, and
 `--unstamped sweep --all-namespaces` is refused.
 
+Positive evidence only: a pod is deleted as `no-active-ti` only when this database holds its
+task instance's row in a terminal state (success, failed, skipped, upstream_failed, removed) with a
+try_number at or above the pod's try. A missing row is not evidence: a pod whose TI has no row is
+kept as `unknown-ti` (a run deleted in the UI, rows purged by `airflow db clean`, or not this
+Airflow's database; --sweep-unknown-ti-after DUR sweeps them once older than DUR), and a pod whose
+row has a lower or NULL try_number is kept as `newer-than-db` (a backup restored behind the
+cluster, a lagging replica). Both are counted in the summary and warned about once per run.
 Wrong database: a pod whose DAG the database does not know (its `dag` table) is kept, reason
-`unknown-dag`: a --db-url pointing at staging, a restored backup or a fresh database keeps every pod.
+`unknown-dag`. A restored backup or a staging copy knows the DAGs; its missing rows keep the pods
+(`unknown-ti`), and rows it holds from before are behind the cluster (`newer-than-db`). What the
+sweeper cannot tell apart: a live staging Airflow running the same scheduled DAGs writes rows with
+the same keys, and may have finished a task the production pod still runs. --owner (the stamp's
+creator) and the circuit breaker are the defence there: set --owner.
 
 Database: every statement runs in its own read-only transaction (BEGIN READ ONLY / START
 TRANSACTION READ ONLY; SQLite opened read-only) under --db-timeout, with no startup options, no
 session settings and no named prepared statements, so a PgBouncer in transaction-pooling mode (the
-Airflow Helm chart's) works as the URL. Tables are read through the indexes Airflow's schema has;
-with --db-schema (or AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) every name is schema-qualified.
+Airflow Helm chart's) works as the URL. Each PostgreSQL transaction pins search_path itself (to the
+schema, else to the role's or database's default), so a pooled connection carrying another
+client's `SET search_path` changes nothing. Tables are read through the indexes Airflow's schema
+has; with --db-schema (or AIRFLOW__DATABASE__SQL_ALCHEMY_SCHEMA) every name is schema-qualified.
+URL parameters the sweeper does not pass on to the driver (libpq's sslpassword, connect_timeout,
+…) are dropped with a warning that names the key, never the value.
 
 Circuit breaker: the run deletes nothing and exits 2 when the zombies exceed --max-deletions, or
-exceed --max-fraction of the pods judged against the database (rows 9-13 of the decision table:
+exceed --max-fraction of the pods judged against the database (rows 9-15 of the decision table:
 owned, unidentifiable, too young, terminating and unknown-DAG pods do not count). The fraction is
 checked from 5 zombies up, so that one zombie among few pods does not trip it. The message says
 which flag would let the run through; review a dry run first.
 
 Deletes go in batches: each batch's task instances are read again right before its deletes, and no
-DELETE is sent more than 10 s after the re-read that justified it (a late batch is read again).
+DELETE is sent more than 10 s after the re-read's query was sent (its snapshot, not its answer);
+each DELETE carries the time left as its request timeout, and a late batch is read again. A run
+whose later re-read fails after earlier batches deleted pods exits 1 and still reports every
+delete it made.
 Age (--min-age) counts from the later of the stamp's admitted-at and the pod's creationTimestamp.
 
 Exit codes:
   0  done (in a dry run: nothing deleted)
   1  error: nothing was deleted after it (DB unreachable, auth, timeout, not an Airflow DB,
-     apiserver errors after retries, invalid flags)
+     apiserver errors after retries, invalid flags); deletes made before it are reported
   2  circuit breaker tripped: nothing deleted
   3  some deletes failed (the others were done); see the report's \"failed\" actions";
 
@@ -145,6 +163,12 @@ pub struct Args {
     /// be one KPO reattached to: only for deployments without reattach).
     #[arg(long, env = "KPO_SWEEPER_STRICT_RETRY")]
     pub strict_retry: bool,
+    /// Sweep pods whose TI has no row at all in the database (reason unknown-ti: run deleted in
+    /// the UI, rows purged by `airflow db clean`) once they are older than this (5m, 1h, 7d).
+    /// Unset (the default): such pods are kept, since a missing row is not evidence that a task
+    /// is over (a restored backup or a staging database lacks the rows of live pods).
+    #[arg(long, env = "KPO_SWEEPER_SWEEP_UNKNOWN_TI_AFTER", value_name = "DUR", value_parser = parse_duration)]
+    pub sweep_unknown_ti_after: Option<u64>,
 
     /// Grace period of the DELETE, seconds (0: immediate). A zombie stuck in Terminating past its
     /// deletionTimestamp is always deleted with 0.
@@ -305,6 +329,7 @@ mod tests {
             "owner",
             "unstamped",
             "strict-retry",
+            "sweep-unknown-ti-after",
             "grace-period",
             "log-format",
             "interval",

@@ -78,6 +78,58 @@ pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
     }
 }
 
+/// The terminal rows behind one key, read for the candidates only (DESIGN.md §5, rows 9–10):
+/// positive evidence that the task try a pod ran under is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndedTi {
+    /// The lowest `try_number` of the terminal rows behind the key (more than one when ids
+    /// collide after the 53-character cut); `None` when one of them is NULL. A pod is a zombie
+    /// by row 9 only when every row behind its key is terminal at its try or later.
+    pub min_try: Option<i64>,
+}
+
+/// The candidates' terminal rows by label-form key.
+pub type EndedMap = HashMap<TiKey, EndedTi>;
+
+/// Adds a terminal row: the key keeps the lowest try, and a NULL try wins (it proves nothing).
+pub fn insert_ended(map: &mut EndedMap, key: TiKey, try_number: Option<i64>) {
+    map.entry(key)
+        .and_modify(|e| {
+            e.min_try = match (e.min_try, try_number) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            }
+        })
+        .or_insert(EndedTi {
+            min_try: try_number,
+        });
+}
+
+/// What the database says, as the decision reads it: the active rows (every one, or at a
+/// re-read the candidates'), and the candidates' terminal rows.
+#[derive(Debug, Default)]
+pub struct Tis {
+    pub active: ActiveMap,
+    pub ended: EndedMap,
+}
+
+impl Tis {
+    /// Adds one row of any state: a terminal one to [`Tis::ended`], any other (NULL and states
+    /// nobody knows included) to [`Tis::active`].
+    pub fn insert(&mut self, key: TiKey, try_number: Option<i64>, state: Option<&str>) {
+        match state {
+            Some(s) if crate::db::TERMINAL_STATES.contains(&s) => {
+                insert_ended(&mut self.ended, key, try_number)
+            }
+            _ => insert_active(
+                &mut self.active,
+                key,
+                ActiveTi::new(try_number.unwrap_or(0), state),
+            ),
+        }
+    }
+}
+
 /// The DAGs the database knows (`dag.dag_id`, normalized into label form). A pod whose dag_id is
 /// not among them belongs to another Airflow, or the sweeper reads the wrong database (row 8).
 pub type KnownDags = HashSet<String>;
@@ -229,6 +281,9 @@ pub struct DecideConfig {
     /// `--min-age`, seconds.
     pub min_age_secs: i64,
     pub strict_retry: bool,
+    /// `--sweep-unknown-ti-after`, seconds: an `unknown-ti` pod (row 11) older than this is a
+    /// zombie. `None` (the default): such pods are kept.
+    pub sweep_unknown_ti_after: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -252,6 +307,8 @@ pub enum Reason {
     Terminating,
     UnknownDag,
     NoActiveTi,
+    NewerThanDb,
+    UnknownTi,
     Checked,
     Active,
     Superseded,
@@ -270,6 +327,8 @@ impl Reason {
             Reason::Terminating => "terminating",
             Reason::UnknownDag => "unknown-dag",
             Reason::NoActiveTi => "no-active-ti",
+            Reason::NewerThanDb => "newer-than-db",
+            Reason::UnknownTi => "unknown-ti",
             Reason::Checked => "checked",
             Reason::Active => "active",
             Reason::Superseded => "superseded",
@@ -322,7 +381,7 @@ impl Decision {
     }
 }
 
-/// Which try numbers have a pod, per namespace and key: row 12 asks whether "a pod labelled with the
+/// Which try numbers have a pod, per namespace and key: row 14 asks whether "a pod labelled with the
 /// active try exists for the key". Only pods that pass rows 1–5 (in scope, stamped or swept, not
 /// owned, identifiable, consistent) count, and only in the same namespace (KPO's reattach searches
 /// its own namespace).
@@ -395,7 +454,7 @@ pub fn born_at(pod: &PodMeta) -> Option<i64> {
     pod.admitted_at.max(pod.created_at)
 }
 
-/// The TI a pod is judged against (rows 9–13): the one its key names, else, for a mapped key, the
+/// The active TI a pod is judged against (rows 12–15): the one its key names, else, for a mapped key, the
 /// same dag/task/run unmapped. A pod template copied from a mapped task's pod keeps a stale
 /// `map_index` label on an unmapped task's pod, since KPO merges its labels over the template's.
 pub fn active_for<'m>(active: &'m ActiveMap, key: &TiKey) -> Option<&'m ActiveTi> {
@@ -412,10 +471,26 @@ pub fn active_for<'m>(active: &'m ActiveMap, key: &TiKey) -> Option<&'m ActiveTi
     active.get(&unmapped)
 }
 
-/// DESIGN.md §5 (version 3), first match wins. `now` is Unix seconds.
+/// The terminal rows a pod is judged against when its TI is not active (rows 9–10): its key's,
+/// else, for a mapped key with no row, the same dag/task/run unmapped.
+pub fn ended_for<'m>(ended: &'m EndedMap, key: &TiKey) -> Option<&'m EndedTi> {
+    if let Some(e) = ended.get(key) {
+        return Some(e);
+    }
+    if key.map_index == -1 {
+        return None;
+    }
+    ended.get(&TiKey {
+        map_index: -1,
+        ..key.clone()
+    })
+}
+
+/// DESIGN.md §5 (version 4), first match wins. `now` is Unix seconds. A pod is a zombie only on
+/// positive evidence from `tis` that its own task try is over: a missing row is not evidence.
 pub fn decide(
     pod: &PodMeta,
-    active: &ActiveMap,
+    tis: &Tis,
     dags: &KnownDags,
     siblings: &SiblingIndex<'_>,
     now: i64,
@@ -438,8 +513,9 @@ pub fn decide(
         Some(_) => true,
         None => false,
     };
-    // Row 8: the database knows no such DAG: the wrong database (staging, a restored backup, a
-    // fresh one) or another Airflow's pod. Every pod is then kept, whatever the namespace's size.
+    // Row 8: the database knows no such DAG: the wrong database (a fresh one, another Airflow's)
+    // or another Airflow's pod. Every pod is then kept, whatever the namespace's size. A database
+    // with the same DAGs (staging, a restored backup) passes here and is met by rows 9–11.
     if !dags.contains(&key.dag_id) {
         return Decision::new(Keep, UnknownDag);
     }
@@ -448,29 +524,41 @@ pub fn decide(
         reason,
         stuck_terminating,
     };
-    // Row 9: no active TI at all.
-    let Some(ti) = active_for(active, key) else {
-        return zombie(NoActiveTi);
+    // Rows 9–11: no active TI. Only a terminal row at the pod's try or later proves the try over.
+    let Some(ti) = active_for(&tis.active, key) else {
+        return match ended_for(&tis.ended, key) {
+            // Row 9: every row behind the key is terminal, at the pod's try or later.
+            Some(e) if e.min_try.is_some_and(|t| t >= pod_try) => zombie(NoActiveTi),
+            // Row 10: the row's try is below the pod's, or NULL: the database is behind the
+            // cluster (a restored backup, a lagging replica).
+            Some(_) => Decision::new(Keep, NewerThanDb),
+            // Row 11: no row at all (run deleted, rows purged, or not this Airflow's database);
+            // a zombie only when the admin said rows are purged (--sweep-unknown-ti-after).
+            None => match (cfg.sweep_unknown_ti_after, born_at(pod)) {
+                (Some(after), Some(t)) if now.saturating_sub(t) >= after => zombie(UnknownTi),
+                _ => Decision::new(Keep, UnknownTi),
+            },
+        };
     };
     // Two active TIs share the key: which one holds this pod cannot be told. Keep.
     if ti.ambiguous {
         return Decision::new(Keep, Active);
     }
-    // Row 10: KPO's cleanup has seen the pod and no Airflow process holds it (KPO never adopts a
+    // Row 12: KPO's cleanup has seen the pod and no Airflow process holds it (KPO never adopts a
     // checked pod).
     if pod.already_checked && !is_held(ti.state.as_deref()) {
         return zombie(Checked);
     }
-    // Row 11: the pod's try is the TI's current one (or newer: Airflow 2.0–2.9 lowered the column
+    // Row 13: the pod's try is the TI's current one (or newer: Airflow 2.0–2.9 lowered the column
     // by one while deferred).
     if pod_try >= ti.try_number {
         return Decision::new(Keep, Active);
     }
-    // Row 12: the current try has a pod of its own, so nothing adopted this one.
+    // Row 14: the current try has a pod of its own, so nothing adopted this one.
     if siblings.has(&pod.namespace, key, ti.try_number) {
         return zombie(Superseded);
     }
-    // Row 13: an older try alone may have been reattached to.
+    // Row 15: an older try alone may have been reattached to.
     if cfg.strict_retry {
         zombie(MayReattach)
     } else {

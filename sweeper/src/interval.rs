@@ -236,7 +236,17 @@ pub async fn run(args: Args, listener: Option<TcpListener>, mut stop: watch::Rec
         };
         match &result {
             Ok(out) => {
+                // A run that failed after some deletes (exit 1) still counts them.
                 metrics.record_outcome(out, out.report.summary.unstamped, unix_now_f64());
+                if let Some(e) = &out.error {
+                    tracing::error!(
+                        kind = e.metric_label(),
+                        deleted = out.report.summary.deleted,
+                        "run failed after {} deletes (reported); nothing deleted after the error; next run in {}s: {e}",
+                        out.report.summary.deleted,
+                        every.as_secs()
+                    );
+                }
                 print(out, output);
             }
             Err(e) => {

@@ -63,6 +63,9 @@ pub struct Outcome {
     pub breaker: Option<String>,
     /// How long each phase took (interval mode's metrics).
     pub phases: metrics::Phases,
+    /// The error that ended the run after some deletes (a later batch's re-read failed): the
+    /// run exits 1, and the report still lists every delete it made.
+    pub error: Option<Error>,
 }
 
 async fn kube_client(args: &Args) -> Result<Client> {
@@ -186,6 +189,7 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         unstamped,
         strict_retry,
         grace_period,
+        sweep_unknown_ti_after,
         log_format: _,
         interval: _,
     } = args;
@@ -218,6 +222,8 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         unstamped,
         min_age_secs: i64::try_from(min_age).unwrap_or(i64::MAX),
         strict_retry,
+        sweep_unknown_ti_after: sweep_unknown_ti_after
+            .map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
     };
 
     // LIST first, then the DB: every pod judged existed before the snapshot it is judged against.
@@ -243,23 +249,46 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     let query_start = Instant::now();
     let dags = db.known_dags().await?;
     let active = db.active_tis_expecting(pods.len()).await?;
+    let active_tis = active.len();
+    let mut tis = decide::Tis {
+        active,
+        ..Default::default()
+    };
+    // Rows 9–11 need the rows of the pods whose TI is not active, whatever their state: a
+    // second, targeted read (in dry runs too, so a dry run shows what --delete would do).
+    let now = now_secs();
+    let siblings = SiblingIndex::build(&pods, &cfg);
+    let mut candidates = HashSet::new();
+    for p in &pods {
+        if decide::decide(p, &tis, &dags, &siblings, now, &cfg).reason == Reason::UnknownTi {
+            reread_keys(p, &mut candidates);
+        }
+    }
+    let rows = db.ti_rows(&candidates).await?;
+    // A row that turned active between the two reads counts as active.
+    for (k, ti) in rows.active {
+        tis.active.entry(k).or_insert(ti);
+    }
+    tis.ended = rows.ended;
     let query_time = query_start.elapsed();
     tracing::debug!(
-        active = active.len(),
+        active = active_tis,
+        candidates = candidates.len(),
+        ended = tis.ended.len(),
         dags = dags.len(),
         query_ms = query_time.as_millis() as u64,
         db = %url,
-        "read active task instances"
+        "read active task instances and the candidates' rows"
     );
+    drop(candidates);
 
     let decide_start = Instant::now();
-    let now = now_secs();
-    let siblings = SiblingIndex::build(&pods, &cfg);
     let decisions: Vec<Decision> = pods
         .iter()
-        .map(|p| decide::decide(p, &active, &dags, &siblings, now, &cfg))
+        .map(|p| decide::decide(p, &tis, &dags, &siblings, now, &cfg))
         .collect();
     drop(siblings);
+    drop(tis);
     let zombies = decisions.iter().filter(|d| d.is_zombie()).count();
     // The fraction counts only the pods judged against the database (row 9 on): owned,
     // unidentifiable, too young, terminating or unknown-DAG pods can never be zombies.
@@ -291,7 +320,7 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         dags,
         pods,
         decisions,
-        active_tis: active.len(),
+        active_tis,
         breaker,
         batch_size: BATCH,
         window: WINDOW,
@@ -341,6 +370,7 @@ impl Plan {
         } = self;
         let mut actions = vec![Action::None; pods.len()];
         let mut exit = exit::OK;
+        let mut failure: Option<Error> = None;
         let unstamped = pods
             .iter()
             .zip(&decisions)
@@ -363,6 +393,7 @@ impl Plan {
                  apiserver fails open on it); {fate}. See the webhook's README on telling why"
             );
         }
+        warn_db_behind(&decisions, cfg.sweep_unknown_ti_after);
         if breaker.is_some() {
             exit = exit::BREAKER;
         } else if !delete {
@@ -402,10 +433,19 @@ impl Plan {
                 for &i in &batch {
                     reread_keys(&pods[i], &mut keys);
                 }
+                // The window counts from the moment the re-read's query is sent (its snapshot),
+                // not from its answer: a slow answer eats into the window, never extends it.
+                let send_by = tokio::time::Instant::now() + window;
                 let (fresh, reread_time) = metrics::timed(db.reread(&keys)).await;
                 metrics::Phases::add(&mut phases.db, reread_time);
-                let fresh = fresh?;
-                let send_by = tokio::time::Instant::now() + window;
+                let fresh = match fresh {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // Deletes already made stay reported; nothing more is deleted.
+                        failure = Some(e);
+                        break;
+                    }
+                };
                 let now = now_secs();
                 let mut targets = Vec::new();
                 let mut target_idx = Vec::new();
@@ -457,11 +497,14 @@ impl Plan {
                 batch_no += 1;
             }
             tracing::debug!(batches = batch_no, "deletes done");
-            if actions.contains(&Action::Failed) {
+            if failure.is_some() {
+                exit = exit::ERROR;
+            } else if actions.contains(&Action::Failed) {
                 exit = exit::DELETE_FAILED;
             }
         }
         let now = now_secs();
+        let count = |r: Reason| decisions.iter().filter(|d| d.reason == r).count();
         let summary = Summary {
             listed: pods.len(),
             active_tis,
@@ -469,6 +512,8 @@ impl Plan {
             deleted: actions.iter().filter(|a| **a == Action::Deleted).count(),
             failed: actions.iter().filter(|a| **a == Action::Failed).count(),
             unstamped,
+            newer_than_db: count(Reason::NewerThanDb),
+            unknown_ti: count(Reason::UnknownTi),
         };
         // Each pod's strings move into its row: the pods and the rows are not both held in full.
         let rows = pods
@@ -489,8 +534,37 @@ impl Plan {
             exit,
             breaker,
             phases,
+            error: failure,
         })
     }
+}
+
+/// Rows 10 and 11, once per run with their counts: many of them mean the database is not the
+/// one the cluster's Airflow writes to.
+fn warn_db_behind(decisions: &[Decision], sweep_unknown_after: Option<i64>) {
+    let kept = |r: Reason| {
+        decisions
+            .iter()
+            .filter(|d| d.reason == r && !d.is_zombie())
+            .count()
+    };
+    let (newer, unknown) = (kept(Reason::NewerThanDb), kept(Reason::UnknownTi));
+    if newer + unknown == 0 {
+        return;
+    }
+    let purge = match sweep_unknown_after {
+        Some(_) => "(--sweep-unknown-ti-after sweeps them once they are old enough)",
+        None => {
+            "(if this database's rows are purged on purpose, --sweep-unknown-ti-after DUR sweeps them)"
+        }
+    };
+    tracing::warn!(
+        newer_than_db = newer,
+        unknown_ti = unknown,
+        "kept {newer} pods whose TI row in this database is behind their try (newer-than-db) and {unknown} \
+         whose TI has no row at all (unknown-ti) {purge}: many of them mean --db-url is not the database \
+         this cluster's Airflow writes to (a restored backup, a lagging replica, staging)"
+    );
 }
 
 fn row(p: PodMeta, d: Decision, action: Action, now: i64) -> PodRow {

@@ -34,6 +34,13 @@ async fn main() -> ExitCode {
             if let Some(why) = &out.breaker {
                 eprintln!("kpo-sweeper: {why}");
             }
+            if let Some(e) = &out.error {
+                tracing::error!(kind = e.metric_label(), "{e}");
+                eprintln!(
+                    "kpo-sweeper: error: {e}; {} pods were deleted before it (listed in the report), none after",
+                    out.report.summary.deleted
+                );
+            }
             eprintln!("{}", out.report.summary_line());
             match printed {
                 Ok(()) => ExitCode::from(out.exit),

@@ -272,6 +272,7 @@ mod tests {
                 decide: Some(Duration::from_millis(1)),
                 delete: None,
             },
+            error: None,
         }
     }
 

@@ -45,6 +45,12 @@ pub struct Summary {
     /// Pods in scope without the webhook's stamp (row 2, or judged with `--unstamped sweep`): the
     /// webhook was bypassed or absent when they were created.
     pub unstamped: usize,
+    /// Pods kept because this database is behind the cluster: their TI's row has a lower or NULL
+    /// `try_number` (row 10: a restored backup, a lagging replica).
+    pub newer_than_db: usize,
+    /// Pods kept because this database holds no row for their TI (row 11: run deleted, rows
+    /// purged, or not this Airflow's database), or swept by `--sweep-unknown-ti-after`.
+    pub unknown_ti: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +143,7 @@ impl Report {
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
         format!(
-            "kpo-sweeper: {}: listed {} pods, {} active TIs, {} zombies, {} deleted, {} failed, {} unstamped ({} ms)",
+            "kpo-sweeper: {}: listed {} pods, {} active TIs, {} zombies, {} deleted, {} failed, {} unstamped, {} newer-than-db, {} unknown-ti ({} ms)",
             if self.dry_run {
                 "dry run (pass --delete to act)"
             } else {
@@ -149,6 +155,8 @@ impl Report {
             s.deleted,
             s.failed,
             s.unstamped,
+            s.newer_than_db,
+            s.unknown_ti,
             self.duration_ms
         )
     }
@@ -182,6 +190,8 @@ mod tests {
                 deleted: 0,
                 failed: 0,
                 unstamped: 0,
+                newer_than_db: 0,
+                unknown_ti: 0,
             },
             pods: vec![
                 PodRow {
@@ -215,7 +225,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
         let expected = serde_json::json!({
             "version": 1, "dry_run": true, "started_at": "2026-01-01T00:00:00Z", "duration_ms": 12,
-            "summary": {"listed": 2, "active_tis": 1, "zombies": 1, "deleted": 0, "failed": 0, "unstamped": 0},
+            "summary": {"listed": 2, "active_tis": 1, "zombies": 1, "deleted": 0, "failed": 0, "unstamped": 0, "newer_than_db": 0, "unknown_ti": 0},
             "pods": [
                 {"namespace": "airflow", "name": "zombie-pod", "uid": "u1",
                  "ti_key": "kpo_zombie_dag/zombie_kpo_task/manual__x/-1", "try_number": 1,

@@ -65,17 +65,27 @@ async fn active_tis_on(kind: DbKind) {
             .any(|k| k.dag_id.len() == 63 && sweeper::db::looks_hashed(&k.dag_id))
     );
 
-    // The re-read: candidates only, active only, with and without the IN filters.
+    // The candidates' rows, whatever their state (also each batch's re-read); a hashed dag_id
+    // is looked up by the raw ids the dag table holds.
+    conn.known_dags().await.unwrap();
     let plain: HashSet<TiKey> = [
         t("running").key(),
         t("t_success").key(),
         t("mapped").map_index(2).key(),
     ]
     .into();
-    let got: BTreeSet<TiKey> = conn.reread(&plain).await.unwrap().into_keys().collect();
+    let rows = conn.reread(&plain).await.unwrap();
+    let got: BTreeSet<TiKey> = rows.active.into_keys().collect();
     assert_eq!(
         got,
         [t("running").key(), t("mapped").map_index(2).key()].into(),
+        "{kind:?}"
+    );
+    let ended: BTreeSet<TiKey> = rows.ended.keys().cloned().collect();
+    assert_eq!(ended, [t("t_success").key()].into(), "{kind:?}");
+    assert_eq!(
+        rows.ended[&t("t_success").key()].min_try,
+        Some(1),
         "{kind:?}"
     );
     let hashed: HashSet<TiKey> = [
@@ -84,7 +94,10 @@ async fn active_tis_on(kind: DbKind) {
         t("queued").key(),
     ]
     .into();
-    let got: BTreeSet<TiKey> = conn.reread(&hashed).await.unwrap().into_keys().collect();
+    let rows = conn.reread(&hashed).await.unwrap();
+    let ended: BTreeSet<TiKey> = rows.ended.into_keys().collect();
+    assert_eq!(ended, [t("t_failed").key()].into(), "{kind:?}");
+    let got: BTreeSet<TiKey> = rows.active.into_keys().collect();
     assert_eq!(
         got,
         [
@@ -94,7 +107,8 @@ async fn active_tis_on(kind: DbKind) {
         .into(),
         "{kind:?}"
     );
-    assert!(conn.reread(&HashSet::new()).await.unwrap().is_empty());
+    let none = conn.reread(&HashSet::new()).await.unwrap();
+    assert!(none.active.is_empty() && none.ended.is_empty());
 }
 
 #[tokio::test]

@@ -677,6 +677,7 @@ async fn unknown_states_and_index_plans(kind: DbKind) {
         conn.reread(&candidates)
             .await
             .unwrap()
+            .active
             .into_keys()
             .collect::<BTreeSet<_>>(),
         [active[0].key()].into()

@@ -5,6 +5,8 @@
 //! * [`TiKey`]: a task instance's identity in label form, built either from a KubernetesPodOperator
 //!   pod's labels ([`TiKey::from_pod_labels`]) or from raw metadata-DB values ([`TiKey::from_db`]).
 //!   Both sides produce equal keys for the same task instance; that is what the golden label sets prove.
+//! * [`run_id::raw_run_ids`]: the raw run_id behind a hashed `run_id` label, where its md5 proves it
+//!   (Airflow's own `<type>__<timestamp>` ids), so the sweeper can look rows up by index.
 //! * [`stamp`]: the annotation keys the webhook writes and the sweeper reads, and their decoding.
 //!
 //! No I/O, no async: plain data in, plain data out.
@@ -15,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+pub mod run_id;
 pub mod stamp;
 
 /// The longest label value Kubernetes accepts.
@@ -82,6 +85,17 @@ pub fn make_safe_label_value(s: &str) -> String {
     safe.push('-');
     push_md5_hex9(&mut safe, bytes);
     safe
+}
+
+/// Whether a label value has the shape of a normalized one (`…-` + 9 lowercase hex digits): any
+/// value `make_safe_label_value` changed has it; a value without it is its own raw value.
+pub fn looks_hashed(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() > HASH_LEN
+        && b[b.len() - HASH_LEN - 1] == b'-'
+        && b[b.len() - HASH_LEN..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 /// The length of the hash `make_safe_label_value` appends: md5's first 9 hex digits.

@@ -141,10 +141,13 @@ fn cfg() -> DecideConfig {
         unstamped: Unstamped::Keep,
         min_age_secs: 300,
         strict_retry: false,
+        sweep_unknown_ti_after: None,
     }
 }
 
-/// Decides `target` among `others` (the sibling pods) against `active`.
+/// Decides `target` among `others` (the sibling pods) against `active`. Every pod whose key is
+/// not active has ended: the database holds its TI's row, terminal, at the pod's try (row 9's
+/// evidence); [`judge_rows`] says otherwise.
 fn judge_among(
     target: &P,
     others: &[&P],
@@ -158,21 +161,46 @@ fn judge_among(
         .iter()
         .filter_map(|p| p.key().map(|(k, _)| k.dag_id.clone()))
         .collect();
-    judge_with(&pods, active, &dags, cfg)
+    let ended: Vec<(TiKey, Option<i64>)> = pods
+        .iter()
+        .filter_map(|p| p.key())
+        .filter(|(k, _)| !active.iter().any(|(a, _)| a == *k))
+        .map(|(k, t)| (k.clone(), Some(t)))
+        .collect();
+    judge_with(&pods, active, &ended, &dags, cfg)
 }
 
 fn judge_with(
     pods: &[PodMeta],
     active: &[(TiKey, ActiveTi)],
+    ended: &[(TiKey, Option<i64>)],
     dags: &KnownDags,
     cfg: &DecideConfig,
 ) -> Decision {
-    let mut map = ActiveMap::new();
+    let mut tis = Tis::default();
     for (k, t) in active {
-        insert_active(&mut map, k.clone(), t.clone());
+        insert_active(&mut tis.active, k.clone(), t.clone());
+    }
+    for (k, t) in ended {
+        insert_ended(&mut tis.ended, k.clone(), *t);
     }
     let siblings = SiblingIndex::build(pods, cfg);
-    decide(&pods[0], &map, dags, &siblings, NOW, cfg)
+    decide(&pods[0], &tis, dags, &siblings, NOW, cfg)
+}
+
+/// Decides `target` alone against exactly these active and terminal rows.
+fn judge_rows(
+    target: &P,
+    active: &[(TiKey, ActiveTi)],
+    ended: &[(TiKey, Option<i64>)],
+    cfg: &DecideConfig,
+) -> Decision {
+    let pods = vec![target.build()];
+    let dags: KnownDags = pods
+        .iter()
+        .filter_map(|p| p.key().map(|(k, _)| k.dag_id.clone()))
+        .collect();
+    judge_with(&pods, active, ended, &dags, cfg)
 }
 
 fn judge(target: &P, active: &[(TiKey, ActiveTi)]) -> Decision {
@@ -477,10 +505,10 @@ fn row9_upstream_mapped_task_map_index_0_finished_and_1_running() {
     is(judge(&m1, &active), Verdict::Keep, Reason::Active);
 }
 
-// ---- row 10: checked ----
+// ---- row 12: checked ----
 
 #[test]
-fn row10_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checked_pods() {
+fn row12_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_checked_pods() {
     // 2.10+/3.x: up_for_retry keeps the column at the try that ran (== the pod's label).
     let p = zdag("t", 1).checked();
     is(
@@ -491,7 +519,7 @@ fn row10_checked_pod_with_ti_up_for_retry_is_zombie_since_kpo_never_adopts_check
 }
 
 #[test]
-fn row10_checked_pod_with_ti_cleared_null_state_is_zombie() {
+fn row12_checked_pod_with_ti_cleared_null_state_is_zombie() {
     // clear_task_instances: state NULL, try_number unchanged.
     let p = zdag("t", 1).checked();
     is(
@@ -502,7 +530,7 @@ fn row10_checked_pod_with_ti_cleared_null_state_is_zombie() {
 }
 
 #[test]
-fn row10_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
+fn row12_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
     let p = zdag("t", 1).checked();
     // schedule_tis bumped the column to label + 1.
     is(
@@ -524,7 +552,7 @@ fn row10_checked_pod_with_next_try_scheduled_or_restarting_is_zombie() {
 }
 
 #[test]
-fn row10_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
+fn row12_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
     // KPO's cleanup patches already_checked while the TI is still running, then deletes or keeps
     // the pod itself.
     let p = zdag("t", 1).checked();
@@ -536,7 +564,7 @@ fn row10_checked_pod_with_ti_running_is_kept_kpo_cleanup_in_progress() {
 }
 
 #[test]
-fn row10_checked_pod_with_ti_deferred_is_kept() {
+fn row12_checked_pod_with_ti_deferred_is_kept() {
     let p = zdag("t", 1).checked();
     is(
         judge(&p, &[(p.key(), ti(1, Some("deferred")))]),
@@ -545,10 +573,10 @@ fn row10_checked_pod_with_ti_deferred_is_kept() {
     );
 }
 
-// ---- row 11: active ----
+// ---- row 13: active ----
 
 #[test]
-fn row11_label_equals_column_while_running_deferred_retrying_rescheduling_or_cleared() {
+fn row13_label_equals_column_while_running_deferred_retrying_rescheduling_or_cleared() {
     let p = zdag("t", 3);
     for state in [
         Some("running"),
@@ -569,7 +597,7 @@ fn row11_label_equals_column_while_running_deferred_retrying_rescheduling_or_cle
 }
 
 #[test]
-fn row11_unknown_state_awaiting_input_keeps_the_pod() {
+fn row13_unknown_state_awaiting_input_keeps_the_pod() {
     // Airflow 3.3's awaiting_input (HITL) is not in the terminal deny-list: active.
     let p = zdag("t", 1);
     is(
@@ -586,7 +614,7 @@ fn row11_unknown_state_awaiting_input_keeps_the_pod() {
 }
 
 #[test]
-fn row11_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() {
+fn row13_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept() {
     // 2.2–2.9 `_defer_task`: `self._try_number -= 1`, so while deferred the column is one below
     // the label the pod was created with.
     let p = zdag("t", 2);
@@ -605,7 +633,7 @@ fn row11_airflow_2_0_to_2_9_deferred_column_is_label_minus_one_and_pod_is_kept()
 }
 
 #[test]
-fn row11_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
+fn row13_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
     let p = zdag("t", 1);
     is(
         judge(&p, &[(p.key(), ti(0, Some("running")))]),
@@ -614,10 +642,10 @@ fn row11_airflow_2_null_try_number_reads_zero_and_keeps_the_pod() {
     );
 }
 
-// ---- row 12: superseded ----
+// ---- row 14: superseded ----
 
 #[test]
-fn row12_older_try_with_a_pod_of_the_current_try_is_superseded() {
+fn row14_older_try_with_a_pod_of_the_current_try_is_superseded() {
     let old = zdag("t", 1);
     let cur = zdag("t", 2);
     let active = [(old.key(), ti(2, Some("running")))];
@@ -634,7 +662,7 @@ fn row12_older_try_with_a_pod_of_the_current_try_is_superseded() {
 }
 
 #[test]
-fn row12_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() {
+fn row14_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() {
     let old = zdag("t", 1);
     let active = [(old.key(), ti(3, Some("running")))];
     let c = DecideConfig {
@@ -675,10 +703,10 @@ fn row12_sibling_must_be_in_the_same_namespace_in_scope_and_of_the_active_try() 
     );
 }
 
-// ---- row 13: may-reattach ----
+// ---- row 15: may-reattach ----
 
 #[test]
-fn row13_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_number() {
+fn row15_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_number() {
     let old = zdag("t", 1);
     for state in [
         Some("running"),
@@ -695,7 +723,7 @@ fn row13_older_try_alone_while_ti_runs_is_kept_since_kpo_reattach_omits_try_numb
 }
 
 #[test]
-fn row13_strict_retry_makes_an_older_try_alone_a_zombie() {
+fn row15_strict_retry_makes_an_older_try_alone_a_zombie() {
     let c = DecideConfig {
         strict_retry: true,
         ..cfg()
@@ -727,6 +755,131 @@ fn row6_forged_old_admitted_at_cannot_age_a_new_pod() {
     is(judge(&p, &[]), Verdict::Zombie, Reason::NoActiveTi);
 }
 
+// ---- rows 9–11 (v4): only a terminal row at the pod's try or later is evidence ----
+
+#[test]
+fn row9_terminal_row_at_or_above_the_pods_try_is_evidence() {
+    let p = zdag("t", 2);
+    for t in [2, 3] {
+        is(
+            judge_rows(&p, &[], &[(p.key(), Some(t))], &cfg()),
+            Verdict::Zombie,
+            Reason::NoActiveTi,
+        );
+    }
+}
+
+#[test]
+fn row10_backup_behind_the_cluster_keeps_the_pod_newer_than_db() {
+    // The pod runs try 2; a backup restored from before holds the row at try 1, failed.
+    let p = zdag("t", 2);
+    is(
+        judge_rows(&p, &[], &[(p.key(), Some(1))], &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+    // A NULL try_number (Airflow 2.x) proves nothing either.
+    is(
+        judge_rows(&p, &[], &[(p.key(), None)], &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+    // --sweep-unknown-ti-after does not touch it: the row exists.
+    let c = DecideConfig {
+        sweep_unknown_ti_after: Some(0),
+        ..cfg()
+    };
+    is(
+        judge_rows(&p, &[], &[(p.key(), Some(1))], &c),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+}
+
+#[test]
+fn row11_no_row_at_all_is_kept_unless_the_admin_purges_rows() {
+    // A staging copy, a run deleted in the UI, `airflow db clean`: no row for a live pod.
+    let p = zdag("t", 1);
+    is(
+        judge_rows(&p, &[], &[], &cfg()),
+        Verdict::Keep,
+        Reason::UnknownTi,
+    );
+    // The pod is an hour old: swept after 30 minutes, kept after two hours.
+    let after = |secs| DecideConfig {
+        sweep_unknown_ti_after: Some(secs),
+        ..cfg()
+    };
+    is(
+        judge_rows(&p, &[], &[], &after(1800)),
+        Verdict::Zombie,
+        Reason::UnknownTi,
+    );
+    is(
+        judge_rows(&p, &[], &[], &after(7200)),
+        Verdict::Keep,
+        Reason::UnknownTi,
+    );
+    // Age counts from the later of admitted-at and creationTimestamp: a forged old stamp does
+    // not age a new pod.
+    let young = zdag("t", 1).created(Some(NOW - 60)).restamp();
+    let c = DecideConfig {
+        min_age_secs: 0,
+        ..after(1800)
+    };
+    is(
+        judge_rows(&young, &[], &[], &c),
+        Verdict::Keep,
+        Reason::UnknownTi,
+    );
+}
+
+#[test]
+fn rows9_10_colliding_terminal_rows_are_evidence_only_when_every_row_is() {
+    let p = zdag("t", 2);
+    let both = |a, b| [(p.key(), a), (p.key(), b)];
+    is(
+        judge_rows(&p, &[], &both(Some(2), Some(5)), &cfg()),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+    is(
+        judge_rows(&p, &[], &both(Some(5), Some(1)), &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+    is(
+        judge_rows(&p, &[], &both(Some(5), None), &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+}
+
+#[test]
+fn rows9_10_a_stale_map_index_reads_the_unmapped_terminal_row() {
+    let p = zdag("t", 1).map_index(3);
+    let unmapped = TiKey {
+        map_index: -1,
+        ..p.key()
+    };
+    is(
+        judge_rows(&p, &[], &[(unmapped.clone(), Some(1))], &cfg()),
+        Verdict::Zombie,
+        Reason::NoActiveTi,
+    );
+    is(
+        judge_rows(&p, &[], &[(unmapped.clone(), Some(0))], &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+    // The mapped key's own row wins over the unmapped one.
+    is(
+        judge_rows(&p, &[], &[(p.key(), Some(0)), (unmapped, Some(1))], &cfg()),
+        Verdict::Keep,
+        Reason::NewerThanDb,
+    );
+}
+
 // ---- row 8: unknown-dag ----
 
 #[test]
@@ -740,7 +893,7 @@ fn row8_wrong_database_keeps_every_pod_whatever_their_number() {
         let mut v = pods.clone();
         v.swap(0, i);
         is(
-            judge_with(&v, &[], &empty, &cfg()),
+            judge_with(&v, &[], &[], &empty, &cfg()),
             Verdict::Keep,
             Reason::UnknownDag,
         );
@@ -748,7 +901,7 @@ fn row8_wrong_database_keeps_every_pod_whatever_their_number() {
     // Another DAG is known, not this one.
     let other: KnownDags = ["some_other_dag".to_owned()].into();
     is(
-        judge_with(&pods, &[], &other, &cfg()),
+        judge_with(&pods, &[], &[], &other, &cfg()),
         Verdict::Keep,
         Reason::UnknownDag,
     );
@@ -762,8 +915,15 @@ fn row8_wrong_database_keeps_every_pod_whatever_their_number() {
     )
     .build();
     let dags: KnownDags = [tikey::make_safe_label_value(long)].into();
+    let key = p.key().unwrap().0.clone();
     is(
-        judge_with(std::slice::from_ref(&p), &[], &dags, &cfg()),
+        judge_with(
+            std::slice::from_ref(&p),
+            &[],
+            &[(key, Some(1))],
+            &dags,
+            &cfg(),
+        ),
         Verdict::Zombie,
         Reason::NoActiveTi,
     );
@@ -776,6 +936,8 @@ fn row8_unknown_dag_does_not_count_towards_the_breaker_and_later_rows_do() {
     assert!(!Reason::TooYoung.judged_against_db());
     for r in [
         Reason::NoActiveTi,
+        Reason::NewerThanDb,
+        Reason::UnknownTi,
         Reason::Checked,
         Reason::Active,
         Reason::Superseded,
@@ -869,6 +1031,8 @@ fn reasons_are_the_reports_strings_in_table_order() {
         (Reason::Terminating, "terminating"),
         (Reason::UnknownDag, "unknown-dag"),
         (Reason::NoActiveTi, "no-active-ti"),
+        (Reason::NewerThanDb, "newer-than-db"),
+        (Reason::UnknownTi, "unknown-ti"),
         (Reason::Checked, "checked"),
         (Reason::Active, "active"),
         (Reason::Superseded, "superseded"),
