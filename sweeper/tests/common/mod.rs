@@ -178,6 +178,32 @@ impl Scenario {
     }
 }
 
+/// Every pod the scenario made goes with it, grace 0, whether the test passed or failed: the env
+/// is reused and nothing here garbage-collects pods (a kube-scheduler retries them forever).
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let ns = self.ns.clone();
+        // Its own runtime on its own thread: the test's runtime may be the one dropping us.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the cleanup");
+            rt.block_on(async {
+                let api: Api<Pod> = Api::namespaced(testsupport::client().await, &ns);
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..Default::default()
+                };
+                if let Err(e) = api.delete_collection(&dp, &ListParams::default()).await {
+                    eprintln!("cleanup: cannot delete the pods of {ns}: {e}");
+                }
+            })
+        })
+        .join();
+    }
+}
+
 pub async fn survivors(client: &Client, ns: &str) -> BTreeSet<String> {
     Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
