@@ -237,7 +237,7 @@ async fn scenario(s: Scenario) {
     );
     assert_eq!(
         out.summary(),
-        serde_json::json!({"listed": 4, "active_tis": 2, "zombies": 2, "deleted": 2, "failed": 0, "unstamped": 0})
+        serde_json::json!({"listed": 4, "active_tis": 2, "zombies": 2, "deleted": 2, "failed": 0, "unstamped": 0, "newer_than_db": 0, "unknown_ti": 0})
     );
     assert_eq!(
         survivors(&client, &ns).await,
