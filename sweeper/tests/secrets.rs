@@ -103,6 +103,36 @@ proptest! {
     }
 }
 
+/// libpq's parameters whose value is a secret or points at one, in the URL's query.
+const SECRET_PARAMS: &[&str] = &["sslpassword", "sslkey", "ssl-key", "ssl_key", "password"];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// No output holds a secret URL parameter's value, and a parameter the driver does not get
+    /// (sqlx would log it with its value) is named among the dropped ones.
+    #[test]
+    fn no_output_holds_a_secret_parameter(
+        scheme in prop::sample::select(&SCHEMES[..6]),
+        key in prop::sample::select(SECRET_PARAMS),
+        before in prop::sample::select(&["", "sslmode=require&", "connect_timeout=10&", "application_name=x&"][..]),
+        value in "[A-Za-z0-9/._+-]{8,24}",
+        host in "[a-z][a-z0-9.-]{2,12}",
+        db in "[a-z][a-z0-9_]{2,10}",
+    ) {
+        prop_assume!(value.chars().filter(|c| c.is_ascii_alphanumeric()).count() >= 4);
+        prop_assume!(![host.as_str(), db.as_str(), scheme, before].iter().any(|p| p.contains(value.as_str())));
+        let input = format!("{scheme}://airflow@{host}/{db}?{before}{key}={value}");
+        for o in outputs(&input) {
+            prop_assert!(!o.contains(value.as_str()), "input {input:?} printed {o:?}");
+        }
+        if key == "sslpassword" {
+            let u = DbUrl::parse(&input).unwrap();
+            prop_assert!(u.dropped().iter().any(|k| k == key), "{input:?}: {:?}", u.dropped());
+        }
+    }
+}
+
 /// The forms from the issue, through the real binary: exit 1, and neither stdout nor stderr holds
 /// the password (text and JSON logs).
 #[test]
