@@ -8,9 +8,19 @@
 #
 #   sweeper/bench/run.sh [--pods N] [--active N] [--sizes N,N] [--dbs pg,mariadb] [--pgbouncer]
 #                        [--runs N] [--warmup N] [--keep] [--keep-db] [--namespace NS]
+#
+# With --rows first: the cost of the candidates' rows query (decision table rows 9-11) instead,
+# examples/rows_bench.rs: task_instance at 1M and 10M rows, one task holding 100,000 runs (Airflow's
+# own run_ids, then a user's), 500 candidates over 50 tasks; buffers/pages, server and wall ms.
+#   sweeper/bench/run.sh --rows [--sizes N,N] [--dbs pg,mariadb] [--runs N] [--keep-db]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null
 target="${CARGO_TARGET_DIR:-$PWD/target}"
+if [[ "${1:-}" == --rows ]]; then
+  shift
+  CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --example rows_bench
+  exec "$target/release/examples/rows_bench" "$@"
+fi
 CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example sweeper_bench
 exec "$target/release/examples/sweeper_bench" "$target/release/sweeper" "$@"

@@ -542,6 +542,30 @@ impl TestDb {
         range: std::ops::RangeInclusive<u64>,
         state_sql: &str,
     ) {
+        let task = match self.dialect() {
+            Dialect::My => format!("CONCAT('{prefix}', i)"),
+            _ => format!("'{prefix}' || i"),
+        };
+        let set = [
+            ("task_id", task),
+            ("state", state_sql.to_owned()),
+            ("try_number", "1".to_owned()),
+        ];
+        self.clone_ti_with(seed, &set, range, false).await;
+    }
+
+    /// Copies the row of `seed` once per `i` in `range`, each copy with the columns of `set`
+    /// computed by their SQL expressions (which may use `i`), every other column as in `seed` (3.x:
+    /// a new `id`), then refreshes the statistics. With `no_fk`, foreign keys are not checked for
+    /// the insert (PostgreSQL `session_replication_role = replica`, MariaDB `foreign_key_checks =
+    /// 0`): copies with run_ids that have no `dag_run` row, for benchmarks of task_instance reads.
+    pub async fn clone_ti_with(
+        &self,
+        seed: &TiSpec,
+        set: &[(&str, String)],
+        range: std::ops::RangeInclusive<u64>,
+        no_fk: bool,
+    ) {
         let (lo, hi) = (*range.start(), *range.end());
         let d = self.dialect();
         let cols_sql = match d {
@@ -576,13 +600,10 @@ impl TestDb {
                     Dialect::My => "UUID()".to_owned(),
                     Dialect::Lite => "lower(hex(randomblob(16)))".to_owned(),
                 },
-                "task_id" => match d {
-                    Dialect::My => format!("CONCAT('{prefix}', i)"),
-                    _ => format!("'{prefix}' || i"),
+                other => match set.iter().find(|(c, _)| *c == other) {
+                    Some((_, expr)) => expr.clone(),
+                    None => format!("t.{}", quote(other)),
                 },
-                "state" => state_sql.to_owned(),
-                "try_number" => "1".to_owned(),
-                other => format!("t.{}", quote(other)),
             })
             .collect();
         let cols_list: Vec<String> = cols.iter().map(|c| quote(c)).collect();
@@ -612,6 +633,15 @@ impl TestDb {
             seed.run_id.replace('\'', "''"),
             seed.map_index
         );
+        let sql = match (no_fk, d) {
+            (true, Dialect::Pg) => format!(
+                "SET session_replication_role = replica; {sql}; SET session_replication_role = DEFAULT"
+            ),
+            (true, Dialect::My) => {
+                format!("SET foreign_key_checks = 0; {sql}; SET foreign_key_checks = 1")
+            }
+            _ => sql,
+        };
         self.raw(&sql).await;
         let analyze = match d {
             Dialect::Pg => "ANALYZE task_instance",
