@@ -359,7 +359,7 @@ fn a_fresh_install_is_a_dry_run_and_the_notes_say_what_next() {
     for want in [
         "DRY RUN",
         "kubectl -n airflow create job --from=cronjob/kpo-sweeper-sweeper",
-        "kubectl -n airflow logs job/kpo-sweeper-first",
+        "kubectl -n airflow logs job/kpo-sweeper-first | grep '^{\"version\"' | jq",
         "would-delete",
         "--set sweeper.delete=true",
         "airflow-airflow-metadata",

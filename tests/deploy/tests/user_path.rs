@@ -190,6 +190,13 @@ fn run_like_the_cronjob(ns: &str, name: &str, dir: &std::path::Path) -> (i32, Va
         .expect("run the sweeper");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // NOTES.txt finds the report in the pod's log (stdout and stderr together) by this prefix.
+    let reports = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| l.starts_with("{\"version\""))
+        .count();
+    assert_eq!(reports, 1, "one report line:\n{stdout}\n{stderr}");
     let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("args {args:?}: no JSON report ({e}):\nstdout:\n{stdout}\nstderr:\n{stderr}")
     });
