@@ -35,7 +35,20 @@ const RUN: &str = "manual__2025-12-02T10:00:00+00:00";
 fn sweeper_bin() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        // Not the variables cargo set for this test (CARGO_PKG_*, CARGO_MANIFEST_DIR, …, the library
+        // path): build scripts that watch them would make this build differ from `make test`'s, and
+        // rebuild its dependencies every time.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if (k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_BUILD_"))
+                || k == "LD_LIBRARY_PATH"
+                || k == "OUT_DIR"
+            {
+                cargo.env_remove(k);
+            }
+        }
+        let out = cargo
             .current_dir(repo())
             .args([
                 "build",
