@@ -30,8 +30,10 @@ use testsupport::{DbKind, TiSpec};
 const DAG: &str = "kpo_zombie_dag";
 const RUN: &str = "manual__2025-12-02T10:00:00+00:00";
 
-/// The `sweeper` binary of this workspace (debug profile), built if stale: `cargo build` answers
-/// with its path (`CARGO_BIN_EXE_*` exists only for a package's own binaries).
+/// The `sweeper` binary of this workspace, fresh: `cargo test --workspace --locked --no-run` (what
+/// `make test` runs first, so there a no-op with the same features and profile; run alone, it builds the
+/// workspace's tests once), its path from cargo's JSON messages (`CARGO_BIN_EXE_*` exists only for a
+/// package's own binaries; tests/airflow finds its binaries the same way).
 fn sweeper_bin() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -51,27 +53,33 @@ fn sweeper_bin() -> &'static PathBuf {
         let out = cargo
             .current_dir(repo())
             .args([
-                "build",
+                "test",
+                "--workspace",
                 "--locked",
-                "-p",
-                "sweeper",
-                "--bin",
-                "sweeper",
+                "--no-run",
                 "--message-format=json-render-diagnostics",
             ])
+            .stderr(std::process::Stdio::inherit())
             .output()
-            .expect("cargo build");
+            .expect("cargo test --no-run");
         assert!(
             out.status.success(),
-            "cargo build -p sweeper: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "cargo test --workspace --no-run failed ({})",
+            out.status
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "sweeper")
+            .filter(|m| {
+                m["reason"] == "compiler-artifact"
+                    && m["target"]["name"] == "sweeper"
+                    && m["profile"]["test"] == false
+                    && m["target"]["kind"]
+                        .as_array()
+                        .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            })
             .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build reported no sweeper executable")
+            .expect("cargo test --no-run reported no sweeper binary")
     })
 }
 
