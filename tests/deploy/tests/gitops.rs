@@ -1,8 +1,9 @@
 //! GitOps: `helm template | kubectl apply`, as Argo CD and Flux's kustomize path apply a chart, run twice
-//! in a row on the real kube-apiserver, for two releases side by side — the first with the webhook, the
-//! second (`webhook.enabled=false`) a sweeper for a second Airflow. Both applies succeed, and every
-//! object is its own release's (no release overwrote the other's: no name in common), cluster-scoped
-//! ones included.
+//! in a row on the real kube-apiserver, for three releases side by side — the first with the webhook,
+//! the second (`webhook.enabled=false`) a sweeper for a second Airflow, the third stamping by the
+//! MutatingAdmissionPolicy (`stamping=policy`: the apiserver compiles its CEL). Every apply succeeds,
+//! and every object is its own release's (no release overwrote another's: no name in common),
+//! cluster-scoped ones included.
 //!
 //! Isolation on the shared apiserver: release names are random (the chart derives every name from
 //! them), the namespaces fresh, and the webhook and guards select only this test's target namespaces.
@@ -63,13 +64,18 @@ fn instance_of(o: &Value) -> String {
 }
 
 #[tokio::test]
-async fn helm_template_kubectl_apply_twice_for_two_releases() {
+async fn helm_template_kubectl_apply_twice_for_three_releases() {
     let client = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&client, "kpo-gitops").await;
     let airflow_a = testsupport::fresh_namespace(&client, "kpo-gitops-airflow-a").await;
     let airflow_b = testsupport::fresh_namespace(&client, "kpo-gitops-airflow-b").await;
+    let airflow_c = testsupport::fresh_namespace(&client, "kpo-gitops-airflow-c").await;
     let suffix = testsupport::random_suffix(6);
-    let (rel_a, rel_b) = (format!("a{suffix}"), format!("b{suffix}"));
+    let (rel_a, rel_b, rel_c) = (
+        format!("a{suffix}"),
+        format!("b{suffix}"),
+        format!("c{suffix}"),
+    );
     let only = |target: &str| {
         format!("webhook.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={target}")
     };
@@ -92,9 +98,24 @@ async fn helm_template_kubectl_apply_twice_for_two_releases() {
             format!("owners={{system:serviceaccount:{airflow_b}:airflow-worker}}"),
         ],
     );
+    let c = render(
+        &rel_c,
+        &ns,
+        &[
+            "stamping=policy".to_owned(),
+            only(&airflow_c),
+            format!("targetNamespaces={{{airflow_c}}}"),
+            format!("owners={{system:serviceaccount:{airflow_c}:airflow-worker}}"),
+        ],
+    );
+    assert!(
+        c.objs
+            .iter()
+            .any(|o| o["kind"] == "MutatingAdmissionPolicy")
+    );
     let result = std::panic::catch_unwind(|| {
         for round in 1..=2 {
-            for r in [&a, &b] {
+            for r in [&a, &b, &c] {
                 let o = apply(r);
                 assert!(
                     o.ok,
@@ -103,7 +124,7 @@ async fn helm_template_kubectl_apply_twice_for_two_releases() {
                 );
             }
         }
-        for r in [&a, &b] {
+        for r in [&a, &b, &c] {
             assert!(!r.objs.is_empty());
             for o in &r.objs {
                 assert_eq!(
@@ -116,7 +137,7 @@ async fn helm_template_kubectl_apply_twice_for_two_releases() {
             }
         }
     });
-    for r in [&b, &a] {
+    for r in [&c, &b, &a] {
         let o = kubectl(
             &[
                 "delete",
