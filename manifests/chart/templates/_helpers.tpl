@@ -1,6 +1,72 @@
-{{/* The prefix of every object's name. */}}
+{{/* The prefix of every object's name, cluster-scoped ones included: derived from the release, so two
+releases never share an object. Release "kpo-sweeper" (or any name containing it): the release name. */}}
 {{- define "kpo-sweeper.fullname" -}}
-{{- .Values.fullnameOverride | default "kpo-sweeper" | trunc 40 | trimSuffix "-" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else if contains "kpo-sweeper" .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-kpo-sweeper" .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where the sweeper, its ServiceAccount, its parameters and the database Secret live. */}}
+{{- define "kpo-sweeper.sweeperNamespace" -}}
+{{- .Values.sweeper.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/* Whether this release runs the webhook (webhook.enabled and stamping: webhook). */}}
+{{- define "kpo-sweeper.webhookServer" -}}
+{{- if and .Values.webhook.enabled (eq .Values.stamping "webhook") }}true{{ end -}}
+{{- end -}}
+
+{{/* The namespaces the stamp covers: webhook.namespaceSelector, default all but ours and kube-system. */}}
+{{- define "kpo-sweeper.stampNamespaceSelector" -}}
+{{- if .Values.webhook.namespaceSelector -}}
+{{- toYaml .Values.webhook.namespaceSelector -}}
+{{- else -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: [{{ .Release.Namespace | quote }}, "kube-system"]
+{{- end -}}
+{{- end -}}
+
+{{/* Labels on every pod of this release (the NetworkPolicies select by them: never Airflow's pods). */}}
+{{- define "kpo-sweeper.podLabels" -}}
+app.kubernetes.io/part-of: kpo-sweeper
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod-level settings shared by every pod: pull secrets and scheduling. */}}
+{{- define "kpo-sweeper.podScheduling" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod template's metadata annotations (podAnnotations), if any. */}}
+{{- define "kpo-sweeper.podAnnotations" -}}
+{{- with .Values.podAnnotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{- define "kpo-sweeper.labels" -}}
@@ -54,6 +120,9 @@ capabilities:
     secretKeyRef:
       name: {{ .Values.database.secretName }}
       key: {{ .Values.database.secretKey }}
+{{- with .Values.sweeper.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "kpo-sweeper.sweeperArgs" -}}
@@ -72,4 +141,16 @@ capabilities:
 {{- range .Values.sweeper.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* The namespaces the guards are bound to: targetNamespaces; clusterWide, the namespaces stamped. */}}
+{{- define "kpo-sweeper.guardNamespaceSelector" -}}
+{{- if .Values.clusterWide -}}
+{{- include "kpo-sweeper.stampNamespaceSelector" . -}}
+{{- else -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: In
+    values: {{ toJson .Values.targetNamespaces }}
+{{- end -}}
 {{- end -}}

@@ -120,14 +120,40 @@ pub fn kustomize(dir: &Path) -> Vec<Value> {
 
 /// `helm template kpo-sweeper manifests/chart -n kpo-sweeper` with `--set`s, as objects.
 pub fn helm_template(sets: &[&str]) -> Vec<Value> {
+    helm_template_release("kpo-sweeper", "kpo-sweeper", sets)
+}
+
+/// `helm template RELEASE manifests/chart -n NS` with `--set`s, as objects.
+pub fn helm_template_release(release: &str, ns: &str, sets: &[&str]) -> Vec<Value> {
+    yaml_docs(&helm_template_text(release, ns, sets))
+}
+
+/// `helm template RELEASE manifests/chart -n NS` with `--set`s, as YAML text.
+pub fn helm_template_text(release: &str, ns: &str, sets: &[&str]) -> String {
     let chart = chart_dir().display().to_string();
-    let mut args = vec!["template", "kpo-sweeper", &chart, "-n", "kpo-sweeper"];
+    let mut args = vec!["template", release, &chart, "-n", ns];
     for s in sets {
         args.extend(["--set", s]);
     }
     let o = helm(&args);
     assert!(o.ok, "helm {} failed:\n{}", args.join(" "), o.stderr);
-    yaml_docs(&o.stdout)
+    o.stdout
+}
+
+/// `helm template x manifests/chart` with `--set`s that must fail: its stderr.
+pub fn helm_template_refused(sets: &[&str]) -> String {
+    let chart = chart_dir().display().to_string();
+    let mut args = vec!["template", "x", &chart, "-n", "kpo-sweeper"];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    let o = helm(&args);
+    assert!(
+        !o.ok,
+        "helm {} succeeded, expected a refusal",
+        args.join(" ")
+    );
+    o.stderr
 }
 
 /// (kind, name, namespace) with the two names that legitimately differ made comparable: kustomize's
@@ -157,11 +183,33 @@ fn normalize_name(kind: &str, name: &str) -> String {
 }
 
 /// Rewrites hashed ConfigMap references inside a value, and sorts `env` lists by name (a kustomize
-/// patch appends, the chart writes in its own order; the container sees a set).
+/// patch appends, the chart writes in its own order; the container sees a set). The chart's pods and
+/// NetworkPolicy selectors carry `app.kubernetes.io/part-of` and `instance` (the release: its policies
+/// must never select another release's or Airflow's pods when it shares a namespace); kustomize's
+/// namespace holds kpo-sweeper alone. Those two labels are dropped, and a `matchLabels` left empty.
 fn normalize(v: &mut Value) {
     match v {
         Value::Object(m) => {
+            m.remove("app.kubernetes.io/part-of");
+            m.remove("app.kubernetes.io/instance");
+            if m.get("matchLabels")
+                .and_then(Value::as_object)
+                .is_some_and(|l| {
+                    l.keys().all(|k| {
+                        k == "app.kubernetes.io/part-of" || k == "app.kubernetes.io/instance"
+                    })
+                })
+            {
+                m.remove("matchLabels");
+            }
             for (k, x) in m.iter_mut() {
+                // CEL ignores whitespace; YAML readers differ on the line breaks of a folded scalar
+                // with more-indented lines (libyaml here, go-yaml in kustomize and the apiserver).
+                if (k == "expression" || k == "messageExpression")
+                    && let Value::String(e) = x
+                {
+                    *e = e.split_whitespace().collect::<Vec<_>>().join(" ");
+                }
                 if k == "env"
                     && let Value::Array(a) = x
                 {
@@ -199,7 +247,20 @@ pub fn projection(o: &Value) -> Value {
             "webhooks": o["webhooks"],
             "annotations": o["metadata"]["annotations"],
         }),
-        "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding" => o["spec"].clone(),
+        "ValidatingAdmissionPolicy"
+        | "MutatingAdmissionPolicy"
+        | "ValidatingAdmissionPolicyBinding"
+        | "MutatingAdmissionPolicyBinding" => {
+            // A binding's namespaces differ on purpose: kustomize binds the namespaces the webhook
+            // covers, the chart its targetNamespaces (tests/chart.rs checks both).
+            let mut spec = o["spec"].clone();
+            if let Some(mr) = spec["matchResources"].as_object_mut()
+                && o["kind"] == "ValidatingAdmissionPolicyBinding"
+            {
+                mr.remove("namespaceSelector");
+            }
+            spec
+        }
         "ConfigMap" => o["data"].clone(),
         "ServiceAccount" => json!({"automount": o["automountServiceAccountToken"]}),
         "PriorityClass" => json!({

@@ -10,24 +10,83 @@ use std::collections::BTreeMap;
 use deploy_tests::*;
 use serde_json::Value;
 
-/// Every mode: the chart's `--set`s and the overlay that renders the same objects.
+/// Every mode: the chart's `--set`s and the overlay that renders the same objects. The kustomize
+/// manifests delete (`--delete`); the chart's default is a dry run, so the comparison sets
+/// `sweeper.delete=true` (a_fresh_install_is_a_dry_run_and_the_notes_say_what_next checks the default);
+/// their image is the placeholder `kpo-sweeper` (set through kustomize `images:`), the chart's the
+/// published one, so the comparison sets `image.repository=kpo-sweeper`.
 const MODES: &[(&str, &[&str])] = &[
-    ("base", &[]),
-    ("overlays/cluster-wide", &["clusterWide=true"]),
-    ("overlays/cert-manager", &["certs.mode=cert-manager"]),
-    ("overlays/interval", &["sweeper.mode=interval"]),
+    (
+        "base",
+        &["sweeper.delete=true", "image.repository=kpo-sweeper"],
+    ),
+    (
+        "overlays/cluster-wide",
+        &[
+            "sweeper.delete=true",
+            "image.repository=kpo-sweeper",
+            "clusterWide=true",
+        ],
+    ),
+    (
+        "overlays/cert-manager",
+        &[
+            "sweeper.delete=true",
+            "image.repository=kpo-sweeper",
+            "certs.mode=cert-manager",
+        ],
+    ),
+    (
+        "overlays/interval",
+        &[
+            "sweeper.delete=true",
+            "image.repository=kpo-sweeper",
+            "sweeper.mode=interval",
+        ],
+    ),
     (
         "overlays/monitoring",
-        &["sweeper.mode=interval", "monitoring.enabled=true"],
+        &[
+            "sweeper.delete=true",
+            "image.repository=kpo-sweeper",
+            "sweeper.mode=interval",
+            "monitoring.enabled=true",
+        ],
     ),
+    (
+        "overlays/admission-policy",
+        &[
+            "sweeper.delete=true",
+            "image.repository=kpo-sweeper",
+            "stamping=policy",
+        ],
+    ),
+];
+
+/// The chart's own modes beyond the overlays: the defaults (a dry run), a sweeper in Airflow's
+/// namespace, a sweeper-only or webhook-only release, one replica.
+const CHART_ONLY: &[&[&str]] = &[
+    &[],
+    &["sweeper.namespace=airflow"],
+    &["webhook.enabled=false", "sweeper.namespace=airflow"],
+    &["sweeper.enabled=false", "monitoring.enabled=true"],
+    &[
+        "webhook.replicas=1",
+        "stamping=policy",
+        "sweeper.mode=interval",
+    ],
 ];
 
 #[test]
 fn helm_lint_passes_in_every_mode() {
     let chart = chart_dir().display().to_string();
-    for (_, sets) in MODES {
+    for sets in MODES
+        .iter()
+        .map(|(_, s)| *s)
+        .chain(CHART_ONLY.iter().copied())
+    {
         let mut args = vec!["lint", "--strict", chart.as_str()];
-        for s in *sets {
+        for s in sets {
             args.extend(["--set", s]);
         }
         let o = helm(&args);
@@ -35,21 +94,21 @@ fn helm_lint_passes_in_every_mode() {
     }
 }
 
+/// Unknown modes: the schema refuses them (naming the allowed values) before validate.yaml would.
 #[test]
 fn helm_refuses_unknown_modes() {
-    let chart = chart_dir().display().to_string();
     for (set, needle) in [
         (
             "sweeper.mode=daemon",
-            "sweeper.mode must be cronjob or interval",
+            "at '/sweeper/mode': value must be one of 'cronjob', 'interval'",
         ),
         (
             "certs.mode=vault",
-            "certs.mode must be self or cert-manager",
+            "at '/certs/mode': value must be one of 'self', 'cert-manager'",
         ),
     ] {
-        let o = helm(&["template", "x", &chart, "--set", set]);
-        assert!(!o.ok && o.stderr.contains(needle), "{set}: {}", o.stderr);
+        let err = helm_template_refused(&[set]);
+        assert!(err.contains(needle), "{set}: {err}");
     }
 }
 
@@ -141,7 +200,7 @@ fn interval_mode_command_lines_parse() {
     use clap::Parser;
     for objs in [
         kustomize(&repo().join("manifests/overlays/interval")),
-        helm_template(&["sweeper.mode=interval"]),
+        helm_template(&["sweeper.mode=interval", "sweeper.delete=true"]),
     ] {
         let dep = objs
             .iter()
@@ -181,4 +240,431 @@ fn interval_mode_command_lines_parse() {
         );
         assert!(args.delete && !args.owners.is_empty(), "{line:?}");
     }
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, name: &str, ns: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"] == name
+                && o["metadata"]["namespace"].as_str().unwrap_or("") == ns
+        })
+        .unwrap_or_else(|| panic!("no {kind} {ns}/{name}"))
+}
+
+/// Every pod spec among `objs` (Deployments, Jobs, CronJobs), with its owner's kind and name.
+fn pod_templates(objs: &[Value]) -> Vec<(String, &Value)> {
+    objs.iter()
+        .filter_map(|o| {
+            let t = match o["kind"].as_str()? {
+                "Deployment" | "Job" => &o["spec"]["template"],
+                "CronJob" => &o["spec"]["jobTemplate"]["spec"]["template"],
+                _ => return None,
+            };
+            Some((format!("{} {}", o["kind"], o["metadata"]["name"]), t))
+        })
+        .collect()
+}
+
+/// The schema (values.schema.json) refuses a malformed value before any template runs, naming the
+/// value and what it must be.
+#[test]
+fn schema_rejects_malformed_values_with_a_clear_message() {
+    let cases: [(&str, &[&str]); 7] = [
+        ("sweeper.delete=yes", &["sweeper", "delete", "boolean"]),
+        ("webhook.replicas=two", &["replicas", "integer"]),
+        ("stamping=sidecar", &["stamping", "webhook", "policy"]),
+        ("sweeper.minAge=ten minutes", &["minAge"]),
+        ("targetNamespaces={Airflow_NS}", &["targetNamespaces"]),
+        ("sweeper.namespce=airflow", &["namespce"]),
+        ("imagePullSecrets={regcred}", &["imagePullSecrets"]),
+    ];
+    for (set, says) in cases {
+        let err = helm_template_refused(&[set]);
+        assert!(
+            err.contains("schema"),
+            "{set}: not the schema's refusal:\n{err}"
+        );
+        for w in says {
+            assert!(
+                err.contains(w),
+                "{set}: the message does not say {w:?}:\n{err}"
+            );
+        }
+    }
+}
+
+/// templates/validate.yaml refuses combinations that cannot work and says what to set.
+#[test]
+fn impossible_combinations_are_refused_with_what_to_set() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["sweeper.enabled=false", "webhook.enabled=false"],
+            "Set sweeper.enabled=true",
+        ),
+        (&["targetNamespaces=null"], "set targetNamespaces"),
+        (
+            &["sweeper.delete=true", "owners=null"],
+            "sweeper.delete=true needs owners",
+        ),
+        (&["database.secretName="], "set database.secretName"),
+        (
+            &["targetNamespaces={kpo-sweeper}"],
+            "with sweeper.namespace=kpo-sweeper",
+        ),
+        (
+            &["guards.validationActions={Deny,Warn}"],
+            "set [Deny] or [Warn, Audit]",
+        ),
+    ];
+    for (sets, says) in cases {
+        let err = helm_template_refused(sets);
+        assert!(
+            err.contains(says),
+            "{sets:?}: the message does not say {says:?}:\n{err}"
+        );
+    }
+    // The same combinations made workable, as the messages say.
+    helm_template(&["sweeper.enabled=false"]);
+    helm_template(&["webhook.enabled=false"]);
+    helm_template(&["clusterWide=true", "targetNamespaces=null"]);
+    helm_template(&["guards.validationActions={Warn,Audit}"]);
+}
+
+/// A fresh install reports only: no --delete; `sweeper.delete=true` adds it; NOTES.txt says how to
+/// read the first report and how to turn deletes on.
+#[test]
+fn a_fresh_install_is_a_dry_run_and_the_notes_say_what_next() {
+    let args = |objs: &[Value]| {
+        find(objs, "CronJob", "kpo-sweeper-sweeper", "kpo-sweeper")["spec"]["jobTemplate"]["spec"]
+            ["template"]["spec"]["containers"][0]["args"]
+            .to_string()
+    };
+    assert!(!args(&helm_template(&[])).contains("--delete"));
+    assert!(args(&helm_template(&["sweeper.delete=true"])).contains("\"--delete\""));
+
+    let chart = chart_dir().display().to_string();
+    let o = helm(&[
+        "install",
+        "kpo-sweeper",
+        &chart,
+        "-n",
+        "kpo-sweeper",
+        "--dry-run=client",
+        "--set",
+        "sweeper.namespace=airflow",
+    ]);
+    assert!(o.ok, "{}", o.stderr);
+    let notes = o.stdout.split("NOTES:").nth(1).expect("NOTES printed");
+    for want in [
+        "DRY RUN",
+        "kubectl -n airflow create job --from=cronjob/kpo-sweeper-sweeper",
+        "kubectl -n airflow logs job/kpo-sweeper-first | grep '^{\"version\"' | jq",
+        "would-delete",
+        "--set sweeper.delete=true",
+        "airflow-airflow-metadata",
+    ] {
+        assert!(notes.contains(want), "NOTES lack {want:?}:\n{notes}");
+    }
+}
+
+/// Two releases next to each other — the first with the webhook, the second (webhook.enabled=false)
+/// a sweeper for a second Airflow — have no object in common, cluster-scoped ones included, whether
+/// they share the release namespace or not.
+#[test]
+fn two_releases_have_no_object_in_common() {
+    for (ns_b, sweeper_ns_b) in [("kpo-sweeper", "airflow-b"), ("kpo-sweeper-b", "")] {
+        let a = helm_template_release("kpo-sweeper", "kpo-sweeper", &["sweeper.namespace=airflow"]);
+        let sweeper_ns = format!("sweeper.namespace={sweeper_ns_b}");
+        let b = helm_template_release(
+            "airflow-b",
+            ns_b,
+            &[
+                "webhook.enabled=false",
+                sweeper_ns.as_str(),
+                "targetNamespaces={airflow-b}",
+                "owners={system:serviceaccount:airflow-b:airflow-worker}",
+                "database.secretName=airflow-b-airflow-metadata",
+            ],
+        );
+        let keys = |objs: &[Value]| -> BTreeMap<(String, String, String), String> {
+            objs.iter()
+                .map(|o| {
+                    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                    (
+                        (
+                            s(&o["kind"]),
+                            s(&o["metadata"]["namespace"]),
+                            s(&o["metadata"]["name"]),
+                        ),
+                        s(&o["metadata"]["labels"]["app.kubernetes.io/instance"]),
+                    )
+                })
+                .collect()
+        };
+        let (ka, kb) = (keys(&a), keys(&b));
+        assert_eq!(ka.len(), a.len(), "release A renders an object twice");
+        assert_eq!(kb.len(), b.len(), "release B renders an object twice");
+        let common: Vec<_> = ka.keys().filter(|k| kb.contains_key(*k)).collect();
+        assert!(common.is_empty(), "objects in common: {common:?}");
+        assert!(kb.values().all(|i| i == "airflow-b"), "{kb:?}");
+        // B is a sweeper only: no webhook, no stamp policy, no certs.
+        assert!(
+            !b.iter().any(|o| o["kind"] == "MutatingWebhookConfiguration"
+                || o["kind"] == "MutatingAdmissionPolicy"
+                || o["kind"] == "PriorityClass"
+                || o["metadata"]["name"].as_str().unwrap().contains("certs")),
+            "{kb:?}"
+        );
+        find(
+            &b,
+            "CronJob",
+            "airflow-b-kpo-sweeper-sweeper",
+            if sweeper_ns_b.is_empty() {
+                ns_b
+            } else {
+                sweeper_ns_b
+            },
+        );
+        find(&b, "Role", "airflow-b-kpo-sweeper-sweeper", "airflow-b");
+    }
+}
+
+/// The guards' bindings select the target namespaces and, by an objectSelector, the pods each guards;
+/// never every pod of the cluster. Also in manifests/base (the namespaces the webhook covers).
+#[test]
+fn guard_bindings_are_scoped_to_namespaces_and_pods() {
+    let kpo = serde_json::json!({"matchLabels": {"kubernetes_pod_operator": "True"}});
+    let not_kpo = serde_json::json!({"matchExpressions": [
+        {"key": "kubernetes_pod_operator", "operator": "NotIn", "values": ["True"]}]});
+    let check = |objs: &[Value], ns_selector: &Value, what: &str| {
+        let bindings: Vec<_> = objs
+            .iter()
+            .filter(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+            .collect();
+        assert_eq!(bindings.len(), 3, "{what}");
+        for b in bindings {
+            let name = b["metadata"]["name"].as_str().unwrap();
+            let mr = &b["spec"]["matchResources"];
+            assert_eq!(&mr["namespaceSelector"], ns_selector, "{what}: {name}");
+            let want = if name.ends_with("-sweeper-scope") {
+                &not_kpo
+            } else {
+                &kpo
+            };
+            assert_eq!(&mr["objectSelector"], want, "{what}: {name}");
+        }
+    };
+    let targets = serde_json::json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]});
+    check(
+        &helm_template(&["targetNamespaces={team-a,team-b}"]),
+        &targets,
+        "chart",
+    );
+    let stamped = serde_json::json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kpo-sweeper", "kube-system"]}]});
+    check(
+        &helm_template(&["clusterWide=true"]),
+        &stamped,
+        "chart, clusterWide",
+    );
+    check(
+        &kustomize(&repo().join("manifests/base")),
+        &stamped,
+        "kustomize base",
+    );
+    // validationActions reach every binding.
+    for b in helm_template(&["guards.validationActions={Warn,Audit}"])
+        .iter()
+        .filter(|o| o["kind"] == "ValidatingAdmissionPolicyBinding")
+    {
+        assert_eq!(
+            b["spec"]["validationActions"],
+            serde_json::json!(["Warn", "Audit"])
+        );
+    }
+    // The sweeper-scope guard names the sweeper where it runs.
+    let objs = helm_template(&["sweeper.namespace=airflow"]);
+    let scope = find(
+        &objs,
+        "ValidatingAdmissionPolicy",
+        "kpo-sweeper-sweeper-scope",
+        "",
+    );
+    assert!(
+        scope["spec"]["matchConditions"][0]["expression"]
+            .as_str()
+            .unwrap()
+            .contains("'system:serviceaccount:airflow:kpo-sweeper-sweeper'"),
+        "{}",
+        scope["spec"]["matchConditions"]
+    );
+}
+
+/// The PodDisruptionBudget exists only with more than one webhook replica (minAvailable 1 of 1 would
+/// block every node drain).
+#[test]
+fn pdb_only_with_more_than_one_replica() {
+    let pdbs = |sets: &[&str]| {
+        helm_template(sets)
+            .iter()
+            .filter(|o| o["kind"] == "PodDisruptionBudget")
+            .count()
+    };
+    assert_eq!(pdbs(&["webhook.replicas=1"]), 0);
+    assert_eq!(pdbs(&["webhook.replicas=2"]), 1);
+    assert_eq!(pdbs(&[]), 1);
+}
+
+/// With the sweeper in Airflow's namespace, the chart's NetworkPolicies there select this release's
+/// pods only: Airflow's own pods (scheduler, workers, KPO pods) are never denied.
+#[test]
+fn network_policies_select_only_this_releases_pods() {
+    let objs = helm_template(&["sweeper.namespace=airflow", "sweeper.mode=interval"]);
+    let nps: Vec<_> = objs
+        .iter()
+        .filter(|o| o["kind"] == "NetworkPolicy")
+        .collect();
+    assert!(
+        nps.iter().any(|o| o["metadata"]["namespace"] == "airflow"),
+        "no NetworkPolicy guards the sweeper in airflow"
+    );
+    for np in &nps {
+        let sel = &np["spec"]["podSelector"]["matchLabels"];
+        let name = np["metadata"]["name"].as_str().unwrap();
+        let ours = sel["app.kubernetes.io/instance"] == "kpo-sweeper"
+            || sel["app.kubernetes.io/name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("kpo-sweeper-"));
+        assert!(ours, "{name} selects more than this release's pods: {sel}");
+    }
+    // An Airflow pod (the official chart's labels) matches none of them; the release's pods match.
+    let airflow_pod: BTreeMap<&str, &str> = [
+        ("tier", "airflow"),
+        ("component", "worker"),
+        ("release", "airflow"),
+    ]
+    .into();
+    for np in &nps {
+        let sel = np["spec"]["podSelector"]["matchLabels"]
+            .as_object()
+            .unwrap();
+        assert!(
+            !sel.iter()
+                .all(|(k, v)| airflow_pod.get(k.as_str()) == v.as_str().as_ref()),
+            "{} selects Airflow's pods",
+            np["metadata"]["name"]
+        );
+    }
+    for (what, t) in pod_templates(&objs) {
+        let l = &t["metadata"]["labels"];
+        assert_eq!(l["app.kubernetes.io/part-of"], "kpo-sweeper", "{what}");
+        assert_eq!(l["app.kubernetes.io/instance"], "kpo-sweeper", "{what}");
+    }
+}
+
+/// imagePullSecrets, nodeSelector, tolerations, affinity, podAnnotations and podLabels reach every
+/// pod; the ServiceAccount annotations, extra env, volumes and mounts reach the sweeper; the default
+/// image is the published one, tagged with the chart's appVersion.
+#[test]
+fn pod_values_reach_every_pod() {
+    let default = helm_template(&[]);
+    let chart: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap())
+            .unwrap();
+    let app = chart["appVersion"].as_str().unwrap();
+    for (what, t) in pod_templates(&default) {
+        assert_eq!(
+            t["spec"]["containers"][0]["image"],
+            format!("ghcr.io/kpo-sweeper/kpo-sweeper:{app}"),
+            "{what}"
+        );
+    }
+    for mode in ["cronjob", "interval"] {
+        let mode_set = format!("sweeper.mode={mode}");
+        let objs = helm_template(&[
+            mode_set.as_str(),
+            "imagePullSecrets[0].name=regcred",
+            "nodeSelector.pool=system",
+            "tolerations[0].key=dedicated",
+            "tolerations[0].operator=Exists",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=arch",
+            "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists",
+            "podAnnotations.team=data",
+            "podLabels.cost-center=cc42",
+            "sweeper.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/r",
+            "sweeper.extraEnv[0].name=PGSSLROOTCERT",
+            "sweeper.extraEnv[0].value=/etc/db-ca/ca.crt",
+            "sweeper.extraVolumes[0].name=db-ca",
+            "sweeper.extraVolumes[0].secret.secretName=db-ca",
+            "sweeper.extraVolumeMounts[0].name=db-ca",
+            "sweeper.extraVolumeMounts[0].mountPath=/etc/db-ca",
+        ]);
+        let pods = pod_templates(&objs);
+        assert_eq!(pods.len(), 4, "webhook, certs Job and CronJob, sweeper");
+        for (what, t) in &pods {
+            let spec = &t["spec"];
+            assert_eq!(spec["imagePullSecrets"][0]["name"], "regcred", "{what}");
+            assert_eq!(spec["nodeSelector"]["pool"], "system", "{what}");
+            assert_eq!(spec["tolerations"][0]["key"], "dedicated", "{what}");
+            assert!(spec["affinity"]["nodeAffinity"].is_object(), "{what}");
+            assert_eq!(t["metadata"]["annotations"]["team"], "data", "{what}");
+            assert_eq!(t["metadata"]["labels"]["cost-center"], "cc42", "{what}");
+        }
+        let (_, sweeper) = pods
+            .iter()
+            .find(|(w, _)| w.contains("kpo-sweeper-sweeper"))
+            .expect("the sweeper");
+        let c = &sweeper["spec"]["containers"][0];
+        assert!(
+            c["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "PGSSLROOTCERT" && e["value"] == "/etc/db-ca/ca.crt"),
+            "{mode}: {}",
+            c["env"]
+        );
+        assert_eq!(c["volumeMounts"][0]["mountPath"], "/etc/db-ca", "{mode}");
+        assert_eq!(
+            sweeper["spec"]["volumes"][0]["secret"]["secretName"], "db-ca",
+            "{mode}"
+        );
+        let sa = find(
+            &objs,
+            "ServiceAccount",
+            "kpo-sweeper-sweeper",
+            "kpo-sweeper",
+        );
+        assert_eq!(
+            sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:aws:iam::1:role/r"
+        );
+    }
+}
+
+/// sweeper.namespace moves the sweeper, its ServiceAccount and parameters next to Airflow's Secret;
+/// the RoleBinding names that ServiceAccount; the webhook stays in the release namespace.
+#[test]
+fn the_sweeper_lives_in_sweeper_namespace() {
+    let objs = helm_template(&["sweeper.namespace=airflow"]);
+    find(&objs, "ServiceAccount", "kpo-sweeper-sweeper", "airflow");
+    find(&objs, "ConfigMap", "kpo-sweeper-params", "airflow");
+    let cj = find(&objs, "CronJob", "kpo-sweeper-sweeper", "airflow");
+    let env = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let db = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        .unwrap();
+    assert_eq!(
+        db["valueFrom"]["secretKeyRef"]["name"],
+        "airflow-airflow-metadata"
+    );
+    assert_eq!(db["valueFrom"]["secretKeyRef"]["key"], "connection");
+    let rb = find(&objs, "RoleBinding", "kpo-sweeper-sweeper", "airflow");
+    assert_eq!(rb["subjects"][0]["namespace"], "airflow");
+    find(&objs, "Deployment", "kpo-sweeper-webhook", "kpo-sweeper");
 }

@@ -80,7 +80,6 @@ async fn helm_install_upgrade_uninstall() {
         format!("webhook.namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name={target}");
     let common = [
         format!("fullnameOverride={name}"),
-        format!("webhook.priorityClass.name={name}-webhook"),
         format!("targetNamespaces={{{target}}}"),
         selector,
     ];
@@ -170,7 +169,7 @@ async fn helm_install_upgrade_uninstall() {
         get("Job", "batch/v1", &format!("{name}-certs-2"), &ns).expect("revision 2's certs Job");
     assert_eq!(
         job2["spec"]["template"]["spec"]["containers"][0]["image"],
-        "kpo-sweeper:0.2.0"
+        "ghcr.io/kpo-sweeper/kpo-sweeper:0.2.0"
     );
     let cm = get("ConfigMap", "v1", &format!("{name}-params"), &ns).unwrap();
     assert_eq!(cm["data"]["owner"], "system:serviceaccount:x:y");

@@ -5,7 +5,8 @@
 //!
 //! Isolation on the shared apiserver: a temp overlay (the way the README sets parameters) gives every
 //! object a per-run name prefix and namespace, points the sweeper's Role at a fresh target namespace,
-//! and narrows the webhook configuration to that namespace, so no other test's pod is sent to it.
+//! and narrows the webhook configuration and the guards' bindings to that namespace, so no other test's
+//! pod is sent to it or judged by them.
 //! No kube-controller-manager runs here: the deleted Namespace stays Terminating, and a finished Job's
 //! TTL never fires (the old version's Job is deleted by hand, the README's fallback).
 #![forbid(unsafe_code)]
@@ -64,6 +65,11 @@ patches:
     patch: |-
       - op: replace
         path: /webhooks/0/namespaceSelector
+        value: {{matchLabels: {{kubernetes.io/metadata.name: {target}}}}}
+  - target: {{kind: ValidatingAdmissionPolicyBinding}}
+    patch: |-
+      - op: replace
+        path: /spec/matchResources/namespaceSelector
         value: {{matchLabels: {{kubernetes.io/metadata.name: {target}}}}}
 {rename}replacements:
   - source: {{kind: ConfigMap, name: kpo-sweeper-params, fieldPath: data.target-namespace}}

@@ -9,6 +9,10 @@
 //! * immutability: any add, change or removal of a `kpo-sweeper.io/` annotation or label on UPDATE
 //!   (patch, update, status) is refused unless the requester is named in the policy's editor lists;
 //! * sweeper scope: the sweeper's service account deletes KPO pods only.
+//!
+//! The bindings select pods by an objectSelector (the stamp guards KPO pods, the sweeper-scope guard
+//! every other pod): a stamp on a pod that is not a KPO pod is not checked, and relabelling such a pod
+//! as a KPO pod is refused as a stamp edit.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,7 +146,7 @@ impl Guarded {
         };
         let forged = pod(
             "probe-forged",
-            &plain_labels(),
+            &kpo_labels(),
             Some(&stamp_annotations(MALLORY)),
         );
         let forged: Pod = serde_json::from_value(forged).unwrap();
@@ -151,12 +155,17 @@ impl Guarded {
             async move { api.create(&dry, &forged).await.is_err() }
         })
         .await;
+        // The stamp guards see KPO pods, the sweeper-scope guard every other pod (their bindings'
+        // objectSelectors): one probe of each.
         let probe = create(
             &self.worker,
-            &pod("probe", &plain_labels(), Some(&stamp_annotations(WORKER))),
+            &pod("probe", &kpo_labels(), Some(&stamp_annotations(WORKER))),
         )
         .await
         .unwrap();
+        let plain_probe = create(&self.worker, &pod("probe-plain", &plain_labels(), None))
+            .await
+            .unwrap();
         let patch = json!({"metadata": {"annotations": {stamp::CREATED_BY: MALLORY}}});
         let dry_patch = PatchParams {
             dry_run: true,
@@ -177,14 +186,16 @@ impl Guarded {
         };
         admission::wait_until("sweeper-scope guard", Duration::from_secs(30), || {
             let (api, dp) = (self.sweeper.clone(), dry_delete.clone());
-            async move { api.delete("probe", &dp).await.is_err() }
+            async move { api.delete("probe-plain", &dp).await.is_err() }
         })
         .await;
-        let uid = probe.metadata.uid.unwrap();
-        self.worker
-            .delete("probe", &testsupport::force_delete_params(&uid))
-            .await
-            .unwrap();
+        for (name, p) in [("probe", probe), ("probe-plain", plain_probe)] {
+            let uid = p.metadata.uid.unwrap();
+            self.worker
+                .delete(name, &testsupport::force_delete_params(&uid))
+                .await
+                .unwrap();
+        }
     }
 
     /// Removes the scoped guards and every pod of the namespace (grace 0).
@@ -277,27 +288,29 @@ async fn honest_creator_refuses_forged_stamps_and_never_our_webhooks() {
         )
         .await
         .unwrap();
-        // A pod the webhook does not touch (not KPO) carrying a stamp: its own username passes, any
-        // other is a forgery.
+        // A pod that is not a KPO pod is outside the guards' bindings (objectSelector
+        // kubernetes_pod_operator=True): it may carry any annotations, the sweeper never lists it...
         create(
-            &g.worker,
-            &pod("self", &plain_labels(), Some(&stamp_annotations(WORKER))),
+            &g.mallory,
+            &pod("forged", &plain_labels(), Some(&stamp_annotations(WORKER))),
         )
         .await
         .unwrap();
-        refused(
-            create(
-                &g.mallory,
-                &pod("forged", &plain_labels(), Some(&stamp_annotations(WORKER))),
-            )
-            .await,
-            "kpo-sweeper-honest-creator",
-            &[
-                &format!("kpo-sweeper.io/created-by={WORKER}"),
-                &format!("is created by {MALLORY}"),
-                "Remove every kpo-sweeper.io/ annotation and label",
-            ],
+        // ...and it cannot become one: relabelling a stamped pod as a KPO pod is a stamp edit.
+        let m = refused(
+            g.mallory
+                .patch(
+                    "forged",
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"labels": {"kubernetes_pod_operator": "True"}}}),
+                    ),
+                )
+                .await,
+            "kpo-sweeper-stamp-immutable",
+            &["label kubernetes_pod_operator"],
         );
+        assert!(m.contains(MALLORY), "{m}");
         hook::unregister(&g.admin, &config).await;
         hook.stop().await;
 
