@@ -107,6 +107,18 @@ async fn active_tis_on(kind: DbKind) {
         .into(),
         "{kind:?}"
     );
+    // A user's own run_id (hashed in its label, not rebuildable): found through dag_run, then
+    // looked up by its key; a label no run has comes back empty.
+    let user = TiSpec::new("src_dag", "user_run", "my run: 2024/05 #1").state(Some("failed"));
+    db.insert_ti(&user).await;
+    let missing = TiSpec::new("src_dag", "user_run", "no such run!").key();
+    let rows = conn
+        .reread(&[user.key(), missing].into())
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    let ended: BTreeSet<TiKey> = rows.ended.into_keys().collect();
+    assert_eq!(ended, [user.key()].into(), "{kind:?}");
+    assert!(rows.active.is_empty(), "{kind:?}");
     let none = conn.reread(&HashSet::new()).await.unwrap();
     assert!(none.active.is_empty() && none.ended.is_empty());
 }

@@ -67,6 +67,10 @@ pub struct Db {
     /// The raw dag_ids behind each label-form dag_id, from the last [`Db::known_dags`]: the
     /// candidates' rows are looked up by the raw id.
     dag_ids: HashMap<String, Vec<String>>,
+    /// The raw run_ids behind (raw dag_id, run_id label) pairs whose label cannot be rebuilt
+    /// (a user's own run_id), read from `dag_run` once and kept for the re-reads (a run's run_id
+    /// never changes). An empty list: `dag_run` has no such run.
+    run_ids: HashMap<(String, String), Vec<String>>,
 }
 
 /// Which of the sweeper's statements to EXPLAIN.
@@ -93,6 +97,7 @@ impl Db {
             cfg: cfg.clone(),
             conn: Conn::open(url, cfg).await?,
             dag_ids: HashMap::new(),
+            run_ids: HashMap::new(),
         })
     }
 
@@ -150,11 +155,12 @@ impl Db {
     /// their key is asked for. One statement per [`ROWS_CHUNK`] keys (a delete batch's re-read
     /// is one). Call [`Db::known_dags`] first: a hashed dag_id is looked up by its raw ids.
     pub async fn ti_rows(&mut self, keys: &HashSet<TiKey>) -> Result<Tis> {
+        self.resolve_run_ids(keys).await?;
         let mut tis = Tis::default();
         let all: Vec<&TiKey> = keys.iter().collect();
         for chunk in all.chunks(ROWS_CHUNK) {
             let chunk: HashSet<TiKey> = chunk.iter().map(|k| (*k).clone()).collect();
-            let q = RowsQuery::new(&chunk, &self.dag_ids);
+            let q = RowsQuery::new(&chunk, &self.dag_ids, &self.run_ids);
             if q.is_empty() {
                 continue;
             }
@@ -179,6 +185,75 @@ impl Db {
         Ok(tis)
     }
 
+    /// Finds in `dag_run` the raw run_ids behind the run_id labels of `keys` that cannot be
+    /// rebuilt (a user's own run_id, or one cut at 53 characters): `dag_run`'s unique key
+    /// `(dag_id, run_id)` answers it from the index, at a cost that follows the runs of those
+    /// DAGs, where reading the task's TI rows would follow its rows, each a heap or clustered
+    /// page. Each (DAG, label) is looked up once per connection.
+    async fn resolve_run_ids(&mut self, keys: &HashSet<TiKey>) -> Result<()> {
+        let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
+        for k in keys {
+            if !tikey::run_id::raw_run_ids(&k.run_id).is_empty() {
+                continue;
+            }
+            let own = vec![k.dag_id.clone()];
+            let raws = match self.dag_ids.get(&k.dag_id) {
+                Some(v) => v,
+                None if !sql::looks_hashed(&k.dag_id) => &own,
+                None => continue,
+            };
+            for dag in raws {
+                if !self.run_ids.contains_key(&(dag.clone(), k.run_id.clone())) {
+                    wanted
+                        .entry(dag.clone())
+                        .or_default()
+                        .insert(k.run_id.clone());
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let dags: Vec<String> = wanted.keys().cloned().collect();
+        for chunk in dags.chunks(ROWS_CHUNK) {
+            let dialect = self.dialect();
+            let marks: Vec<String> = (1..=chunk.len())
+                .map(|n| match dialect {
+                    Dialect::Postgres => format!("${n}"),
+                    _ => "?".to_owned(),
+                })
+                .collect();
+            let select = format!(
+                "SELECT dag_id, run_id FROM {} WHERE dag_id IN ({})",
+                self.table("dag_run"),
+                marks.join(", ")
+            );
+            let sql = with_timeout(dialect, &select, &self.cfg);
+            let binds: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let mut found: Vec<((String, String), String)> = Vec::new();
+            self.in_read_tx(&sql, &binds, "reading dag_run from", |row| {
+                let (dag, run) = (row.str(0)?, row.str(1)?);
+                let label = tikey::make_safe_label_value(run);
+                if wanted.get(dag).is_some_and(|w| w.contains(&label)) {
+                    found.push(((dag.to_owned(), label), run.to_owned()));
+                }
+                Ok(())
+            })
+            .await?;
+            for (dag, labels) in wanted.iter().filter(|(d, _)| chunk.contains(d)) {
+                for label in labels {
+                    self.run_ids
+                        .entry((dag.clone(), label.clone()))
+                        .or_default();
+                }
+            }
+            for (pair, raw) in found {
+                self.run_ids.entry(pair).or_default().push(raw);
+            }
+        }
+        Ok(())
+    }
+
     /// A delete batch's re-read: [`Db::ti_rows`] of its candidates (one statement).
     pub async fn reread(&mut self, candidates: &HashSet<TiKey>) -> Result<Tis> {
         self.ti_rows(candidates).await
@@ -191,7 +266,11 @@ impl Db {
         let table = self.table("task_instance");
         let select = match candidates {
             None => active_sql(dialect, &table),
-            Some(c) => RowsQuery::new(c, &self.dag_ids).sql(dialect, &table).0,
+            Some(c) => {
+                RowsQuery::new(c, &self.dag_ids, &self.run_ids)
+                    .sql(dialect, &table)
+                    .0
+            }
         };
         with_timeout(dialect, &select, &self.cfg)
     }
@@ -205,7 +284,7 @@ impl Db {
     ) -> Result<String> {
         let dialect = self.dialect();
         let table = self.table("task_instance");
-        let rows = candidates.map(|c| RowsQuery::new(c, &self.dag_ids));
+        let rows = candidates.map(|c| RowsQuery::new(c, &self.dag_ids, &self.run_ids));
         let (select, binds) = match &rows {
             None => (active_sql(dialect, &table), Vec::new()),
             Some(q) => q.sql(dialect, &table),

@@ -100,8 +100,10 @@ pub(super) fn active_sql(dialect: Dialect, table: &str) -> String {
 /// * a task whose candidates' run_ids are all known raw (unchanged by normalization, or rebuilt
 ///   and proven by their md5, [`tikey::run_id::raw_run_ids`]): `dag_id = ? AND task_id = ? AND
 ///   run_id IN (…)`, index lookups, whatever the table's size;
-/// * a task with a run_id that cannot be told from its label: `dag_id = ? AND task_id = ?`, the
-///   task's rows (a prefix of the key);
+/// * a run_id of another shape, resolved from `dag_run` (see [`super::Db::ti_rows`]): looked up
+///   like a proven one;
+/// * a task with a run_id that cannot be told from its label or from `dag_run`: `dag_id = ? AND
+///   task_id = ?`, the task's rows (a prefix of the key);
 /// * a hashed task_id (its raw id cannot be told): `dag_id = ?`, the DAG's rows.
 ///
 /// Never the table: a candidate whose raw dag_id is unknown is left out (no row comes back for
@@ -116,8 +118,13 @@ pub struct RowsQuery {
 
 impl RowsQuery {
     /// The query for `keys`, with `dag_ids` the raw dag_ids behind each label (from the `dag`
-    /// table; a label that is its own value needs no entry).
-    pub fn new(keys: &HashSet<TiKey>, dag_ids: &HashMap<String, Vec<String>>) -> RowsQuery {
+    /// table; a label that is its own value needs no entry), and `run_ids` the raw run_ids found
+    /// in `dag_run` behind a (raw dag_id, run_id label) whose label cannot be rebuilt.
+    pub fn new(
+        keys: &HashSet<TiKey>,
+        dag_ids: &HashMap<String, Vec<String>>,
+        run_ids: &HashMap<(String, String), Vec<String>>,
+    ) -> RowsQuery {
         let mut q = RowsQuery::default();
         for k in keys {
             let own = [k.dag_id.clone()];
@@ -135,7 +142,12 @@ impl RowsQuery {
                     q.dags.insert(dag.clone());
                     continue;
                 }
-                let runs = tikey::run_id::raw_run_ids(&k.run_id);
+                let mut runs = tikey::run_id::raw_run_ids(&k.run_id);
+                if runs.is_empty()
+                    && let Some(found) = run_ids.get(&(dag.clone(), k.run_id.clone()))
+                {
+                    runs = found.clone();
+                }
                 let entry = q
                     .tasks
                     .entry((dag.clone(), k.task_id.clone()))
@@ -292,7 +304,8 @@ mod tests {
             vec![long_dag.clone()],
         )]
         .into();
-        let q = RowsQuery::new(&keys, &dag_ids);
+        let user_run = tikey::make_safe_label_value("my run");
+        let q = RowsQuery::new(&keys, &dag_ids, &HashMap::new());
         let runs = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         // The rebuilt raw id, and the label itself (a run_id may literally be it).
         let label = tikey::make_safe_label_value(scheduled);
@@ -329,8 +342,17 @@ mod tests {
         assert_eq!(my.matches('?').count(), my_binds.len());
         assert_eq!(binds, my_binds);
         // A hashed dag_id the dag table does not know: nothing is read for it.
-        let q = RowsQuery::new(&[key(&long_dag, "t", scheduled)].into(), &HashMap::new());
+        let none = HashMap::new();
+        let q = RowsQuery::new(
+            &[key(&long_dag, "t", scheduled)].into(),
+            &HashMap::new(),
+            &none,
+        );
         assert!(q.is_empty());
+        // A user's run_id found in dag_run is looked up like a proven one.
+        let found = [(("d".to_owned(), user_run), vec!["my run".to_owned()])].into();
+        let q = RowsQuery::new(&[key("d", "u", "my run")].into(), &HashMap::new(), &found);
+        assert_eq!(q.tasks[&("d".into(), "u".into())], runs(&["my run"]));
     }
 
     #[test]
