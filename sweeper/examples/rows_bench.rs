@@ -193,6 +193,8 @@ async fn main() {
         if o.keep_db {
             println!("kept the database: {}", db.url);
             std::mem::forget(db);
+        } else {
+            db.drop_database().await;
         }
     }
 }

@@ -421,39 +421,7 @@ async fn explain(label: &str, url: &str, candidates: &HashSet<TiKey>) {
 /// Drops a bench database at once: at 10M rows it holds 7–9 GB (tests/env/up drops test databases
 /// only hours later).
 async fn drop_db(db: TestDb) {
-    let (kind, name) = (db.kind, db.name.clone());
-    drop(db);
-    let admin = testsupport::env()
-        .var(match kind {
-            DbKind::Airflow3MySql => "MYSQL_ADMIN_URL",
-            _ => "PG_ADMIN_URL",
-        })
-        .to_owned();
-    let sql = match kind {
-        DbKind::Airflow3MySql => format!("DROP DATABASE `{name}`"),
-        _ => format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
-    };
-    let res = if kind == DbKind::Airflow3MySql {
-        match sqlx::MySqlConnection::connect(&admin).await {
-            Ok(mut c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(&mut c)
-                .await
-                .map(drop),
-            Err(e) => Err(e),
-        }
-    } else {
-        match sqlx::PgConnection::connect(&admin).await {
-            Ok(mut c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(&mut c)
-                .await
-                .map(drop),
-            Err(e) => Err(e),
-        }
-    };
-    match res {
-        Ok(()) => println!("dropped database {name}"),
-        Err(e) => eprintln!("{sql}: {e} (drop it by hand)"),
-    }
+    db.drop_database().await;
 }
 
 async fn ensure_namespace(client: &kube::Client, name: &str) {

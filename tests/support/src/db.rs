@@ -513,6 +513,40 @@ impl TestDb {
         }
     }
 
+    /// Drops this database (PostgreSQL and MariaDB; a SQLite file is left to its directory's
+    /// cleanup), for the benchmarks whose tables hold gigabytes. Reports, never panics.
+    pub async fn drop_database(self) {
+        let (kind, name) = (self.kind, self.name.clone());
+        drop(self);
+        let res = match kind {
+            DbKind::Airflow3MySql => {
+                let sql = format!("DROP DATABASE `{name}`");
+                match sqlx::MySqlConnection::connect(env().var("MYSQL_ADMIN_URL")).await {
+                    Ok(mut c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&mut c)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+            DbKind::Airflow3Sqlite => Ok(()),
+            _ => {
+                let sql = format!("DROP DATABASE \"{name}\" WITH (FORCE)");
+                match sqlx::PgConnection::connect(env().var("PG_ADMIN_URL")).await {
+                    Ok(mut c) => sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&mut c)
+                        .await
+                        .map(drop),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match res {
+            Ok(()) => println!("dropped database {name}"),
+            Err(e) => eprintln!("cannot drop database {name}: {e} (drop it by hand)"),
+        }
+    }
+
     /// The URL of this database through the environment's PgBouncer (transaction pooling).
     pub fn pgbouncer_url(&self) -> String {
         assert_eq!(self.dialect(), Dialect::Pg, "PgBouncer is PostgreSQL's");
