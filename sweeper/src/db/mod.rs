@@ -282,6 +282,9 @@ impl Db {
         candidates: Option<&HashSet<TiKey>>,
         how: Explain,
     ) -> Result<String> {
+        if let Some(c) = candidates {
+            self.resolve_run_ids(c).await?;
+        }
         let dialect = self.dialect();
         let table = self.table("task_instance");
         let rows = candidates.map(|c| RowsQuery::new(c, &self.dag_ids, &self.run_ids));

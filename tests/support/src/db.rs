@@ -600,19 +600,65 @@ impl TestDb {
         range: std::ops::RangeInclusive<u64>,
         no_fk: bool,
     ) {
+        let seed_where = format!(
+            "t.dag_id = '{}' AND t.task_id = '{}' AND t.run_id = '{}' AND t.map_index = {}",
+            seed.dag_id.replace('\'', "''"),
+            seed.task_id.replace('\'', "''"),
+            seed.run_id.replace('\'', "''"),
+            seed.map_index
+        );
+        self.clone_rows("task_instance", &seed_where, set, range, no_fk)
+            .await;
+    }
+
+    /// Copies `seed`'s `dag_run` row once per `i` in `range`, each copy with the columns of `set`
+    /// computed by their SQL expressions (which may use `i`; the run_id must differ), its
+    /// `logical_date` NULL (unique per DAG where set) and a new `id`; then refreshes the
+    /// statistics. For benchmarks that need many runs of one DAG.
+    pub async fn clone_runs(
+        &self,
+        seed: &TiSpec,
+        set: &[(&str, String)],
+        range: std::ops::RangeInclusive<u64>,
+    ) {
+        let seed_where = format!(
+            "t.dag_id = '{}' AND t.run_id = '{}'",
+            seed.dag_id.replace('\'', "''"),
+            seed.run_id.replace('\'', "''"),
+        );
+        let mut set = set.to_vec();
+        if !set.iter().any(|(k, _)| *k == "logical_date") {
+            set.push(("logical_date", "NULL".to_owned()));
+        }
+        self.clone_rows("dag_run", &seed_where, &set, range, false)
+            .await;
+    }
+
+    /// [`TestDb::clone_ti_with`] for any table: `seed_where` selects the seed row `t`. An `id`
+    /// column gets a new uuid on `task_instance` and its default (a sequence) elsewhere.
+    async fn clone_rows(
+        &self,
+        table: &str,
+        seed_where: &str,
+        set: &[(&str, String)],
+        range: std::ops::RangeInclusive<u64>,
+        no_fk: bool,
+    ) {
         let (lo, hi) = (*range.start(), *range.end());
         let d = self.dialect();
         let cols_sql = match d {
-            Dialect::Pg => "SELECT column_name::text FROM information_schema.columns \
-                            WHERE table_name = 'task_instance' AND table_schema = current_schema() \
+            Dialect::Pg => format!(
+                "SELECT column_name::text FROM information_schema.columns \
+                            WHERE table_name = '{table}' AND table_schema = current_schema() \
                             ORDER BY ordinal_position"
-                .to_owned(),
-            Dialect::My => "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
-                            WHERE TABLE_NAME = 'task_instance' AND TABLE_SCHEMA = DATABASE() \
+            ),
+            Dialect::My => format!(
+                "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.COLUMNS \
+                            WHERE TABLE_NAME = '{table}' AND TABLE_SCHEMA = DATABASE() \
                             ORDER BY ORDINAL_POSITION"
-                .to_owned(),
+            ),
             Dialect::Lite => {
-                "SELECT name FROM pragma_table_info('task_instance') ORDER BY cid".to_owned()
+                format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
             }
         };
         let q = AssertSqlSafe(cols_sql.clone());
@@ -626,6 +672,11 @@ impl TestDb {
             Dialect::My => format!("`{c}`"),
             _ => format!("\"{c}\""),
         };
+        // Elsewhere `id` is a sequence's: left to its default.
+        let cols: Vec<String> = cols
+            .into_iter()
+            .filter(|c| table == "task_instance" || c != "id")
+            .collect();
         let select: Vec<String> = cols
             .iter()
             .map(|c| match c.as_str() {
@@ -658,14 +709,9 @@ impl TestDb {
             ),
         };
         let sql = format!(
-            "{with}INSERT INTO task_instance ({}) SELECT {} FROM task_instance t CROSS JOIN {from} \
-             WHERE t.dag_id = '{}' AND t.task_id = '{}' AND t.run_id = '{}' AND t.map_index = {}",
+            "{with}INSERT INTO {table} ({}) SELECT {} FROM {table} t CROSS JOIN {from} WHERE {seed_where}",
             cols_list.join(", "),
             select.join(", "),
-            seed.dag_id.replace('\'', "''"),
-            seed.task_id.replace('\'', "''"),
-            seed.run_id.replace('\'', "''"),
-            seed.map_index
         );
         let sql = match (no_fk, d) {
             (true, Dialect::Pg) => format!(
@@ -678,11 +724,11 @@ impl TestDb {
         };
         self.raw(&sql).await;
         let analyze = match d {
-            Dialect::Pg => "ANALYZE task_instance",
-            Dialect::My => "ANALYZE TABLE task_instance",
-            Dialect::Lite => "ANALYZE",
+            Dialect::Pg => format!("ANALYZE {table}"),
+            Dialect::My => format!("ANALYZE TABLE {table}"),
+            Dialect::Lite => "ANALYZE".to_owned(),
         };
-        self.raw(analyze).await;
+        self.raw(&analyze).await;
     }
 
     async fn pool(&self) -> &Pool {
