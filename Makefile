@@ -3,10 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 
-.PHONY: test lint fmt unit env-up env-down demo demo-airflow bench golden
+.PHONY: test lint fmt unit env-up env-down demo demo-airflow bench golden \
+	image image-rootfs image-toolchain image-tools workflow-lint
 
-## test: bring the local environment up (tests/env/up), then fmt check, clippy and every test.
-test: env-up lint
+KPO_CACHE ?= $(HOME)/.cache/kpo-sweeper
+
+## test: bring the local environment up (tests/env/up), then fmt check, clippy, the image (tests/image
+## unpacks and runs it), the release workflow's lint, and every test.
+test: env-up lint image workflow-lint
 	cargo test --workspace --locked --no-run
 	# The hostile-load test runs the webhook as it ships (a release build no older than its sources).
 	cargo build --release --locked -p webhook --bin webhook
@@ -52,3 +56,105 @@ golden:
 
 fmt:
 	cargo fmt --all
+
+# ---- the image (docs/design.md, "Image") --------------------------------------------------------------
+# One definition, two ways to run it. The Dockerfile's final stage is `FROM scratch` + `COPY --from=build
+# /rootfs/ /`. With Docker, its `build` stage runs `make image-rootfs` inside rust:1.95-bookworm; here,
+# `make image` runs the same `make image-rootfs` on this machine and hands its output to buildah as the
+# build context named `build`, which replaces that stage (BuildKit and buildah both let a named context
+# override a stage of the same name). Nothing is pulled: the final stage builds offline.
+IMAGE_DIR := target/image
+IMAGE_ARCHIVE := $(IMAGE_DIR)/kpo-sweeper.oci.tar
+IMAGE_ARCHES := amd64 arm64
+# The workspace's version: the three binaries' crates, which must agree (the image's version label).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' webhook/Cargo.toml)
+IMAGE_SOURCE ?= https://github.com/kpo-sweeper/kpo-sweeper
+ZIG_VERSION := 0.15.2
+ZIGBUILD_VERSION := 0.24.1
+ZIG_VENV := $(KPO_CACHE)/venv-ziglang-$(ZIG_VERSION)
+ZIGBUILD_ROOT := $(KPO_CACHE)/cargo-zigbuild-$(ZIGBUILD_VERSION)
+# Cargo's own fingerprints make this a cache by content: a warm build relinks only what changed.
+IMAGE_CARGO_TARGET_DIR ?= $(KPO_CACHE)/target-image
+RUST_TARGET_amd64 := x86_64-unknown-linux-musl
+RUST_TARGET_arm64 := aarch64-unknown-linux-musl
+BUILDAH = buildah --root $(CURDIR)/$(IMAGE_DIR)/storage --runroot $(CURDIR)/$(IMAGE_DIR)/run --storage-driver vfs
+
+## image: the one image (webhook, sweeper, certs) for linux/amd64 and linux/arm64, as an OCI image index
+## in target/image/kpo-sweeper.oci.tar.
+image: image-tools
+	@t0=$$(date +%s); \
+	for c in webhook sweeper certs; do v=$$(sed -n 's/^version = "\(.*\)"/\1/p' $$c/Cargo.toml); \
+	  test "$$v" = "$(VERSION)" || { echo "image: $$c is at $$v, webhook at $(VERSION): one version for the image" >&2; exit 1; }; done; \
+	for a in $(IMAGE_ARCHES); do $(MAKE) --no-print-directory image-rootfs ARCH=$$a; done; \
+	t1=$$(date +%s); \
+	key=$$( { echo "$(VERSION) $(IMAGE_SOURCE) $(IMAGE_ARCHES)"; sha256sum Dockerfile; \
+	          cd $(IMAGE_DIR) && find $(IMAGE_ARCHES) -printf '%p %m %y\n' | sort && \
+	          find $(IMAGE_ARCHES) -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64); \
+	if [ -f $(IMAGE_ARCHIVE) ] && [ "$$(cat $(IMAGE_ARCHIVE).key 2>/dev/null)" = "$$key" ]; then \
+	  echo "image: reuse $(IMAGE_ARCHIVE) (same Dockerfile, version and root filesystems)"; \
+	else \
+	  rm -rf $(IMAGE_DIR)/storage $(IMAGE_DIR)/run $(IMAGE_DIR)/empty $(IMAGE_ARCHIVE) $(IMAGE_ARCHIVE).key; \
+	  mkdir -p $(IMAGE_DIR)/empty; \
+	  $(BUILDAH) manifest create kpo-sweeper:$(VERSION) >/dev/null; \
+	  for a in $(IMAGE_ARCHES); do \
+	    $(BUILDAH) bud --quiet --os linux --arch $$a --build-arg TARGETARCH=$$a --build-arg TARGETOS=linux \
+	      --build-arg VERSION=$(VERSION) --build-arg SOURCE=$(IMAGE_SOURCE) \
+	      --build-context build=$(IMAGE_DIR)/$$a --timestamp 0 --format oci \
+	      --manifest kpo-sweeper:$(VERSION) -f Dockerfile $(IMAGE_DIR)/empty >/dev/null; done; \
+	  $(BUILDAH) manifest push --quiet --all --format oci kpo-sweeper:$(VERSION) \
+	    oci-archive:$(CURDIR)/$(IMAGE_ARCHIVE):kpo-sweeper:$(VERSION); \
+	  rm -rf $(IMAGE_DIR)/storage $(IMAGE_DIR)/run $(IMAGE_DIR)/empty; \
+	  echo "$$key" > $(IMAGE_ARCHIVE).key; \
+	fi; \
+	echo "image: $(IMAGE_ARCHIVE) ($$(du -h $(IMAGE_ARCHIVE) | cut -f1)), kpo-sweeper:$(VERSION) $(IMAGE_ARCHES):" \
+	  "binaries and root filesystems $$((t1 - t0)) s, image $$(( $$(date +%s) - t1 )) s"
+
+## image-rootfs ARCH=amd64|arm64 [ROOTFS_OUT=dir]: the image's root filesystem for one architecture in
+## ROOTFS_OUT/rootfs (default target/image/ARCH): three static musl binaries, CA roots, the nonroot
+## user (65532), /tmp; no shell. The Dockerfile's build stage runs this same target.
+ROOTFS_OUT ?= $(IMAGE_DIR)/$(ARCH)
+image-rootfs: image-toolchain
+	@test -n "$(RUST_TARGET_$(ARCH))" || { echo "image-rootfs: ARCH=amd64 or ARCH=arm64" >&2; exit 2; }
+	PATH="$(ZIG_VENV)/bin:$(ZIGBUILD_ROOT)/bin:$$PATH" CARGO_TARGET_DIR="$(IMAGE_CARGO_TARGET_DIR)" \
+	  cargo zigbuild --release --locked --target $(RUST_TARGET_$(ARCH)) -p webhook -p sweeper -p certs
+	rm -rf $(ROOTFS_OUT)/rootfs
+	install -d -m 0755 $(ROOTFS_OUT)/rootfs/usr/local/bin $(ROOTFS_OUT)/rootfs/etc/ssl/certs
+	install -d -m 1777 $(ROOTFS_OUT)/rootfs/tmp
+	install -m 0755 $(addprefix $(IMAGE_CARGO_TARGET_DIR)/$(RUST_TARGET_$(ARCH))/release/,webhook sweeper certs) \
+	  $(ROOTFS_OUT)/rootfs/usr/local/bin/
+	install -m 0644 /etc/ssl/certs/ca-certificates.crt $(ROOTFS_OUT)/rootfs/etc/ssl/certs/ca-certificates.crt
+	printf '%s\n' 'root:x:0:0:root:/root:/sbin/nologin' 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' \
+	  'nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin' > $(ROOTFS_OUT)/rootfs/etc/passwd
+	printf '%s\n' 'root:x:0:' 'nobody:x:65534:' 'nonroot:x:65532:' > $(ROOTFS_OUT)/rootfs/etc/group
+	chmod 0644 $(ROOTFS_OUT)/rootfs/etc/passwd $(ROOTFS_OUT)/rootfs/etc/group
+
+## image-toolchain: what image-rootfs needs, installed when missing: the musl targets, zig (PyPI's
+## `ziglang`, in a venv) and cargo-zigbuild (crates.io), both cached by version under ~/.cache/kpo-sweeper.
+image-toolchain:
+	@command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	@test -r /etc/ssl/certs/ca-certificates.crt \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ca-certificates; }
+	@for t in $(RUST_TARGET_amd64) $(RUST_TARGET_arm64); do \
+	  rustup target list --installed | grep -qx $$t || rustup target add $$t; done
+	@test -x $(ZIG_VENV)/bin/python3 && $(ZIG_VENV)/bin/python3 -m ziglang version >/dev/null 2>&1 \
+	  || { rm -rf $(ZIG_VENV) && python3 -m venv $(ZIG_VENV) && $(ZIG_VENV)/bin/pip install -q ziglang==$(ZIG_VERSION); }
+	@test -x $(ZIGBUILD_ROOT)/bin/cargo-zigbuild \
+	  || cargo install --locked --quiet --root $(ZIGBUILD_ROOT) cargo-zigbuild --version $(ZIGBUILD_VERSION)
+
+## image-tools: Debian's buildah, skopeo, umoci and qemu-user-static, installed when missing.
+image-tools:
+	@missing=""; for p in buildah skopeo umoci qemu-user-static; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo "image-tools: apt-get install$$missing"; apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+
+## workflow-lint: actionlint (built from its Go module, cached by version) on .github/workflows, with
+## Debian's shellcheck for the `run:` scripts.
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(KPO_CACHE)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+workflow-lint:
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck; }
+	@test -x $(ACTIONLINT) || GOBIN=$(dir $(ACTIONLINT)) GOTOOLCHAIN=local GOFLAGS=-mod=mod \
+	  PATH="/usr/local/go/bin:$$PATH" go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	$(ACTIONLINT) -no-color .github/workflows/*.yml

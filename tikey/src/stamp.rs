@@ -1,4 +1,4 @@
-//! The stamp: what the webhook writes on a KPO pod at CREATE and the sweeper reads (DESIGN.md §4).
+//! The stamp: what the webhook writes on a KPO pod at CREATE and the sweeper reads (docs/design.md §4).
 //!
 //! Annotations, all strings:
 //! * `kpo-sweeper.io/ti-key`: `<dag_id>/<task_id>/<run_id>/<map_index>` ([`crate::TiKey::encode`]);

@@ -1,4 +1,4 @@
-//! End to end on the real kube-apiserver of `tests/env/up` (DESIGN.md §6): the `webhook` binary on
+//! End to end on the real kube-apiserver of `tests/env/up` (docs/design.md §6): the `webhook` binary on
 //! loopback, called by the apiserver through a MutatingWebhookConfiguration with a test CA's caBundle
 //! (failurePolicy Ignore, objectSelector `kubernetes_pod_operator=True`, scoped to the test's namespace).
 //! Pods are created as the Airflow worker's service account (impersonated). A missing environment fails

@@ -1,4 +1,4 @@
-//! kpo-sweeper end to end with real Airflow (DESIGN.md §6, issue 12): the real KubernetesPodOperator, run by
+//! kpo-sweeper end to end with real Airflow (docs/design.md §6, issue 12): the real KubernetesPodOperator, run by
 //! Airflow 3.3.2 from the environment's venv, creates pods on the kwok nodes that `tests/env/up` starts; our
 //! `webhook` binary stamps them at admission; Airflow's own mechanisms (a killed worker, its heartbeat
 //! timeout, a retry) turn some of them into zombies; our `sweeper` binary then judges them against the same

@@ -1,4 +1,4 @@
-//! The env file that `tests/env/up` writes (DESIGN.md §8).
+//! The env file that `tests/env/up` writes (docs/design.md §8).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! End-to-end test support for kpo-sweeper.
 //!
-//! Every test here runs against the real parts that `tests/env/up` starts (DESIGN.md §6): a kube-apiserver
+//! Every test here runs against the real parts that `tests/env/up` starts (docs/design.md §6): a kube-apiserver
 //! on etcd, PostgreSQL and MariaDB with the schema `airflow db migrate` made, and SQLite files. The env file
 //! that `up` writes (`/tmp/kpo-sweeper-env/env.sh`, or `$KPO_TEST_ENV_FILE`) says where they are.
 //!

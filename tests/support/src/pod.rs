@@ -18,7 +18,7 @@ use crate::db::TiSpec;
 pub const AIRFLOW_VERSION_LABEL: (&str, &str) = ("airflow_version", "3.3.2");
 /// `airflow_kpo_in_cluster` label KPO adds (`str(hook.is_in_cluster)`); `False` as in the golden sets.
 pub const KPO_IN_CLUSTER_LABEL: (&str, &str) = ("airflow_kpo_in_cluster", "False");
-/// The xcom sidecar's command: it traps SIGINT and loops forever otherwise (DESIGN.md §1).
+/// The xcom sidecar's command: it traps SIGINT and loops forever otherwise (docs/design.md §1).
 pub const XCOM_SIDECAR_CMD: &str = r#"trap "exit 0" INT; while true; do sleep 1; done;"#;
 const XCOM_SIDECAR_IMAGE: &str = "alpine:3.24.2";
 
