@@ -1,4 +1,4 @@
-//! Command-line flags (DESIGN.md §8), each also read from `KPO_SWEEPER_<FLAG>`.
+//! Command-line flags (docs/design.md §8), each also read from `KPO_SWEEPER_<FLAG>`.
 
 use std::path::PathBuf;
 
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn every_flag_reads_kpo_sweeper_env() {
-        // DESIGN.md §8: each flag also as env `KPO_SWEEPER_<FLAG>`.
+        // docs/design.md §8: each flag also as env `KPO_SWEEPER_<FLAG>`.
         let cmd = Args::command();
         let mut longs = Vec::new();
         for a in cmd.get_arguments() {

@@ -1,5 +1,5 @@
 //! The decision: one pure function from a pod's metadata, the active task instances, the sibling
-//! pods and the clock to a [`Decision`]. DESIGN.md §5's table, row by row, first match wins.
+//! pods and the clock to a [`Decision`]. docs/design.md §5's table, row by row, first match wins.
 //!
 //! No I/O here: [`PodMeta`] is plain data (built by `pods.rs` from the apiserver's metadata-only
 //! LIST, or by tests), [`ActiveMap`] and [`KnownDags`] are plain data (built by `db.rs`).
@@ -65,7 +65,7 @@ fn intern_state(state: &str) -> Cow<'static, str> {
 pub type ActiveMap = HashMap<TiKey, ActiveTi>;
 
 /// Adds a TI row to the map. A second row with the same label-form key makes the key ambiguous
-/// (DESIGN.md §5): its pods are zombies only when every TI behind it is terminal, i.e. when none
+/// (docs/design.md §5): its pods are zombies only when every TI behind it is terminal, i.e. when none
 /// of them is in the map at all.
 pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
     match map.entry(key) {
@@ -78,7 +78,7 @@ pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
     }
 }
 
-/// The terminal rows behind one key, read for the candidates only (DESIGN.md §5, rows 9–10):
+/// The terminal rows behind one key, read for the candidates only (docs/design.md §5, rows 9–10):
 /// positive evidence that the task try a pod ran under is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndedTi {
@@ -294,7 +294,7 @@ pub enum Verdict {
     Zombie,
 }
 
-/// The report's reason strings: DESIGN.md §5's rows, in order.
+/// The report's reason strings: docs/design.md §5's rows, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
@@ -336,7 +336,7 @@ impl Reason {
         }
     }
 
-    /// The row of DESIGN.md §5's table (1-based).
+    /// The row of docs/design.md §5's table (1-based).
     pub fn row(self) -> u8 {
         self as u8 + 1
     }
@@ -486,7 +486,7 @@ pub fn ended_for<'m>(ended: &'m EndedMap, key: &TiKey) -> Option<&'m EndedTi> {
     })
 }
 
-/// DESIGN.md §5 (version 4), first match wins. `now` is Unix seconds. A pod is a zombie only on
+/// docs/design.md §5 (version 4), first match wins. `now` is Unix seconds. A pod is a zombie only on
 /// positive evidence from `tis` that its own task try is over: a missing row is not evidence.
 pub fn decide(
     pod: &PodMeta,

@@ -31,7 +31,7 @@ impl Default for Breaker {
 pub struct Trip(pub String);
 
 impl Breaker {
-    /// `zombies` among the `judged` pods: those judged against the database (DESIGN.md §5 row 9
+    /// `zombies` among the `judged` pods: those judged against the database (docs/design.md §5 row 9
     /// or later). Owned, unidentifiable, too young, terminating and unknown-DAG pods can never be
     /// zombies, so they do not dilute the fraction.
     pub fn check(&self, zombies: usize, judged: usize) -> Result<(), Trip> {

@@ -1,4 +1,4 @@
-//! Interval mode (DESIGN.md §8), in the manner of the descheduler's Deployment mode:
+//! Interval mode (docs/design.md §8), in the manner of the descheduler's Deployment mode:
 //! `sweeper --interval 5m --metrics-listen [::]:9091` sweeps every interval, forever, and serves
 //! `/metrics`, `/healthz` and `/readyz` over plain HTTP.
 //!

@@ -32,7 +32,7 @@ use decide::{DecideConfig, Decision, PodMeta, Reason, SiblingIndex};
 pub use error::{Error, Result};
 use report::{Action, PodRow, Report, Summary};
 
-/// The exit codes of DESIGN.md §8.
+/// The exit codes of docs/design.md §8.
 pub mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
@@ -77,7 +77,7 @@ async fn kube_client(args: &Args) -> Result<Client> {
                 .await
                 .map_err(|e| Error::KubeConfig(format!("{}: {e}", path.display())))?
         }
-        // DESIGN.md §8: $KUBECONFIG, then in-cluster (no ~/.kube/config guess: a CronJob must never
+        // docs/design.md §8: $KUBECONFIG, then in-cluster (no ~/.kube/config guess: a CronJob must never
         // pick up a stray file, and a laptop run names its cluster on purpose).
         None if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) => {
             kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> Result<Outcome> {
 
 /// Candidates per re-read: each batch of deletes is justified by its own re-read.
 pub const BATCH: usize = 50;
-/// DESIGN.md §5: no DELETE is sent more than this long after the re-read that justified it.
+/// docs/design.md §5: no DELETE is sent more than this long after the re-read that justified it.
 pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// A pod whose delete ran late this many times in a row is given up on (reported `failed`).
 pub const MAX_LATE: u32 = 3;

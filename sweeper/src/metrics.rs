@@ -1,5 +1,5 @@
 //! Prometheus metrics of interval mode (prometheus-client), registered under the `kpo_sweeper`
-//! prefix (DESIGN.md §8):
+//! prefix (docs/design.md §8):
 //!
 //! * `kpo_sweeper_runs_total{outcome}`: runs by outcome, `ok`, `error`, `breaker`, `delete-failed`
 //!   (the exit codes 0, 1, 2, 3 of a one-shot run);

@@ -26,7 +26,7 @@ use crate::retry;
 pub const PAGE_SIZE: u32 = 500;
 /// How many times a scope's listing restarts after 410 Gone before giving up.
 pub const MAX_RESTARTS: u32 = 5;
-/// Leaves completed pods out (DESIGN.md §5): they hold nothing and KPO keeps them on purpose.
+/// Leaves completed pods out (docs/design.md §5): they hold nothing and KPO keeps them on purpose.
 pub const NOT_COMPLETED: &str = "status.phase!=Succeeded,status.phase!=Failed";
 
 /// What to list.

@@ -1,4 +1,4 @@
-//! The run's report: DESIGN.md §8's JSON document, or a kubectl-like table; and the one-line
+//! The run's report: docs/design.md §8's JSON document, or a kubectl-like table; and the one-line
 //! summary for stderr.
 
 use std::fmt::Write as _;

@@ -143,7 +143,7 @@ async fn upstream_kpo_zombie_dag_airflow3_sqlite_sqlalchemy_env() {
     upstream_kpo_zombie_dag(DbKind::Airflow3Sqlite, UrlForm::EnvSqlAlchemy).await;
 }
 
-/// Tries and states (DESIGN.md §5 rows 8–11), as Airflow moves them: 2.10+/3.x bump try_number only
+/// Tries and states (docs/design.md §5 rows 8–11), as Airflow moves them: 2.10+/3.x bump try_number only
 /// when the scheduler moves a TI to scheduled; KPO's reattach search omits try_number and skips
 /// `already_checked=True`.
 async fn tries_and_states(kind: DbKind) {
@@ -1073,7 +1073,7 @@ async fn closed_stdout_exits_1_not_a_panic() {
     assert!(stderr.contains("cannot write the report"), "{stderr}");
 }
 
-/// DESIGN.md §8: without `--kubeconfig` the sweeper uses `$KUBECONFIG`, then in-cluster, and nothing
+/// docs/design.md §8: without `--kubeconfig` the sweeper uses `$KUBECONFIG`, then in-cluster, and nothing
 /// else: a working `~/.kube/config` must not be picked up (a stray file must never aim a deleting run).
 #[tokio::test]
 async fn kubeconfig_defaults_to_env_then_in_cluster_never_home() {

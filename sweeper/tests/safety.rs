@@ -1,4 +1,4 @@
-//! Safety v3 (DESIGN.md §5, version 3): the misconfigurations operators make, each on the real
+//! Safety v3 (docs/design.md §5, version 3): the misconfigurations operators make, each on the real
 //! kube-apiserver and a real Airflow database. A wrong database keeps every pod; the breaker
 //! counts only pods judged against the database; each batch of deletes has its own re-read, and no
 //! DELETE goes out more than the window after it; age cannot be forged; unstamped pods are counted;

@@ -1,4 +1,4 @@
-//! Command-line flags, each also an environment variable `KPO_WEBHOOK_<FLAG>` (DESIGN.md §8).
+//! Command-line flags, each also an environment variable `KPO_WEBHOOK_<FLAG>` (docs/design.md §8).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! kpo-sweeper's mutating admission webhook.
 //!
 //! Stamps every KubernetesPodOperator pod at CREATE with its task-instance key, try number, admission
-//! time and creator (DESIGN.md §4), so the sweeper can judge pods in O(1) and only its own
+//! time and creator (docs/design.md §4), so the sweeper can judge pods in O(1) and only its own
 //! deployment's. Fail-open: every AdmissionReview is answered `allowed: true`, bad input gets HTTP 400
 //! (which the apiserver, with `failurePolicy: Ignore`, treats as "admit unchanged").
 //!

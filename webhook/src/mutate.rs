@@ -1,5 +1,5 @@
 //! The stamp, as a pure function: an `admission.k8s.io/v1` AdmissionReview in, the response's
-//! JSON patch, warnings and audit annotations out (DESIGN.md §4). No I/O, no clock: the admission
+//! JSON patch, warnings and audit annotations out (docs/design.md §4). No I/O, no clock: the admission
 //! time is a parameter.
 //!
 //! Only the fields the stamp needs are deserialized (`apiVersion`, `kind`, and from `request`: `uid`,

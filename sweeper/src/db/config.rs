@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 
 use super::url::{DbKind, DbUrl};
 
-/// The schema and the statement timeout the sweeper reads with (DESIGN.md §5, "Database access").
+/// The schema and the statement timeout the sweeper reads with (docs/design.md §5, "Database access").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbConfig {
     /// The PostgreSQL schema that holds Airflow's tables; `None`: unqualified names, resolved by

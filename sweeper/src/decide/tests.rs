@@ -1,4 +1,4 @@
-//! DESIGN.md §5, row by row. Test names carry what Airflow's own source says about `try_number`
+//! docs/design.md §5, row by row. Test names carry what Airflow's own source says about `try_number`
 //! (read in apache-airflow 3.3.2 with apache-airflow-providers-cncf-kubernetes 10.25.0, in 2.10.5,
 //! and in the 2.2–2.9 `TaskInstance._defer_task`):
 //! * 2.10+/3.x `DagRun.schedule_tis` bumps the column by one when it moves a TI to `scheduled`
