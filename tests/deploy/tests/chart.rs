@@ -344,7 +344,17 @@ fn a_fresh_install_is_a_dry_run_and_the_notes_say_what_next() {
     assert!(args(&helm_template(&["sweeper.delete=true"])).contains("\"--delete\""));
 
     let chart = chart_dir().display().to_string();
+    // Offline: with a cluster in reach, helm 4 checks the ownership of objects of the same names
+    // that other tests applied (the PriorityClass is cluster-scoped). The last --kubeconfig wins.
+    let offline = std::env::temp_dir().join(format!("kpo-empty-kubeconfig-{}", std::process::id()));
+    std::fs::write(
+        &offline,
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    )
+    .unwrap();
+    let offline_flag = format!("--kubeconfig={}", offline.display());
     let o = helm(&[
+        &offline_flag,
         "install",
         "kpo-sweeper",
         &chart,
@@ -354,6 +364,7 @@ fn a_fresh_install_is_a_dry_run_and_the_notes_say_what_next() {
         "--set",
         "sweeper.namespace=airflow",
     ]);
+    let _ = std::fs::remove_file(&offline);
     assert!(o.ok, "{}", o.stderr);
     let notes = o.stdout.split("NOTES:").nth(1).expect("NOTES printed");
     for want in [
