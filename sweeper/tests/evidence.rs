@@ -8,45 +8,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use clap::Parser;
 use common::*;
 use sqlx::Connection;
-use sweeper::decide::{Reason, Verdict};
 use sweeper::report::Action;
 use testsupport::{DbKind, TiSpec};
 
 const RUN: &str = "scheduled__2025-06-01T00:00:00+00:00";
-
-fn rows_of(out: &sweeper::Outcome) -> BTreeMap<String, (Verdict, Reason, Action)> {
-    out.report
-        .pods
-        .iter()
-        .map(|r| (r.name.clone(), (r.decision, r.reason, r.action)))
-        .collect()
-}
-
-/// `sweeper::Args` for `s`, with `--min-age 0s --owner OWNER` and `extra`.
-fn args(s: &Scenario, extra: &[&str]) -> sweeper::Args {
-    let kubeconfig = testsupport::env().kubeconfig.display().to_string();
-    let mut v = vec![
-        "sweeper",
-        "--kubeconfig",
-        &kubeconfig,
-        "--namespace",
-        &s.ns,
-        "--db-url",
-        &s.db.url,
-        "--owner",
-        OWNER,
-        "--min-age",
-        "0s",
-    ];
-    v.extend_from_slice(extra);
-    sweeper::Args::try_parse_from(v).unwrap()
-}
 
 /// A database with the same DAGs but no rows for 3 live pods (a staging copy, a backup from
 /// before their runs): nothing of theirs is deleted; the ordinary zombie (its row terminal) still
@@ -223,7 +192,7 @@ async fn a_reread_held_past_the_window_sends_no_delete() {
         s.pod(n, &t(n), Stamping::Ours).await;
     }
     hook_task_instance(&s.db.url, 3.0).await;
-    let mut plan = sweeper::plan(args(&s, &["--delete"])).await.unwrap();
+    let mut plan = sweeper::plan(s.args(&["--delete"])).await.unwrap();
     assert_eq!(plan.decisions.iter().filter(|d| d.is_zombie()).count(), 2);
     plan.window = Duration::from_secs(2);
     steer(&s.db.url, "UPDATE kpo_ctl SET slow = true").await;
@@ -249,7 +218,7 @@ async fn a_failure_after_some_deletes_reports_every_delete_made() {
         s.pod(n, &t(n), Stamping::Ours).await;
     }
     hook_task_instance(&s.db.url, 0.0).await;
-    let mut plan = sweeper::plan(args(&s, &["--delete"])).await.unwrap();
+    let mut plan = sweeper::plan(s.args(&["--delete"])).await.unwrap();
     assert_eq!(plan.decisions.iter().filter(|d| d.is_zombie()).count(), 2);
     plan.batch_size = 1;
     steer(&s.db.url, "UPDATE kpo_ctl SET fail_task = 'z2'").await;

@@ -10,13 +10,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use clap::Parser;
 use common::*;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
@@ -28,36 +26,8 @@ use testsupport::{DbKind, TiSpec};
 
 const RUN: &str = "scheduled__2025-06-01T00:00:00+00:00";
 
-fn rows_of(out: &sweeper::Outcome) -> BTreeMap<String, (Verdict, Reason, Action)> {
-    out.report
-        .pods
-        .iter()
-        .map(|r| (r.name.clone(), (r.decision, r.reason, r.action)))
-        .collect()
-}
-
 fn row(v: Verdict, r: Reason, a: Action) -> (Verdict, Reason, Action) {
     (v, r, a)
-}
-
-/// `sweeper::Args` for `s`, with `--min-age 0s --owner OWNER` and `extra`.
-fn args(s: &Scenario, extra: &[&str]) -> sweeper::Args {
-    let kubeconfig = testsupport::env().kubeconfig.display().to_string();
-    let mut v = vec![
-        "sweeper",
-        "--kubeconfig",
-        &kubeconfig,
-        "--namespace",
-        &s.ns,
-        "--db-url",
-        &s.db.url,
-        "--owner",
-        OWNER,
-        "--min-age",
-        "0s",
-    ];
-    v.extend_from_slice(extra);
-    sweeper::Args::try_parse_from(v).unwrap()
 }
 
 /// Sets a TI's state with a statement of our own (PostgreSQL).
@@ -272,7 +242,7 @@ async fn a_ti_turning_active_between_two_batches_keeps_its_pod() {
         })
     }))
     .await;
-    let mut plan = sweeper::plan_with(args(&s, &["--delete"]), client)
+    let mut plan = sweeper::plan_with(s.args(&["--delete"]), client)
         .await
         .unwrap();
     assert!(
@@ -337,7 +307,7 @@ async fn a_late_batch_is_read_again_before_its_deletes() {
         })
     }))
     .await;
-    let mut plan = sweeper::plan_with(args(&s, &["--delete"]), client)
+    let mut plan = sweeper::plan_with(s.args(&["--delete"]), client)
         .await
         .unwrap();
     assert!(plan.decisions.iter().all(|d| d.is_zombie()));
@@ -754,7 +724,7 @@ async fn gone_and_conflict_in_a_real_report() {
         s.db.insert_ti(&t(n)).await;
         s.pod(n, &t(n), Stamping::Ours).await;
     }
-    let plan = sweeper::plan(args(&s, &["--delete"])).await.unwrap();
+    let plan = sweeper::plan(s.args(&["--delete"])).await.unwrap();
     assert_eq!(plan.decisions.iter().filter(|d| d.is_zombie()).count(), 3);
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
@@ -810,7 +780,7 @@ async fn database_failing_at_the_reread_deletes_nothing() {
         s.db.insert_ti(&t(n)).await;
         s.pod(n, &t(n), Stamping::Ours).await;
     }
-    let plan = sweeper::plan(args(&s, &["--delete"])).await.unwrap();
+    let plan = sweeper::plan(s.args(&["--delete"])).await.unwrap();
     assert_eq!(plan.decisions.iter().filter(|d| d.is_zombie()).count(), 2);
     let mut c = sqlx::PgConnection::connect(&s.db.url).await.unwrap();
     sqlx::query("ALTER TABLE task_instance RENAME TO task_instance_moved")
@@ -858,7 +828,7 @@ async fn the_list_finishes_before_the_database_snapshot() {
         })
     }))
     .await;
-    let plan = sweeper::plan_with(args(&s, &["--delete"]), client)
+    let plan = sweeper::plan_with(s.args(&["--delete"]), client)
         .await
         .unwrap();
     assert!(fired.load(Ordering::SeqCst) >= 1);

@@ -178,6 +178,48 @@ impl Scenario {
     }
 }
 
+/// `(decision, reason, action)` of each pod of a library run's report, by name.
+pub fn rows_of(
+    out: &sweeper::Outcome,
+) -> BTreeMap<
+    String,
+    (
+        sweeper::decide::Verdict,
+        sweeper::decide::Reason,
+        sweeper::report::Action,
+    ),
+> {
+    out.report
+        .pods
+        .iter()
+        .map(|r| (r.name.clone(), (r.decision, r.reason, r.action)))
+        .collect()
+}
+
+impl Scenario {
+    /// `sweeper::Args` for a library run on this scenario, with `--min-age 0s --owner OWNER` and
+    /// `extra`.
+    pub fn args(&self, extra: &[&str]) -> sweeper::Args {
+        use clap::Parser;
+        let kubeconfig = testsupport::env().kubeconfig.display().to_string();
+        let mut v = vec![
+            "sweeper",
+            "--kubeconfig",
+            &kubeconfig,
+            "--namespace",
+            &self.ns,
+            "--db-url",
+            &self.db.url,
+            "--owner",
+            OWNER,
+            "--min-age",
+            "0s",
+        ];
+        v.extend_from_slice(extra);
+        sweeper::Args::try_parse_from(v).unwrap()
+    }
+}
+
 /// Every pod the scenario made goes with it, grace 0, whether the test passed or failed: the env
 /// is reused and nothing here garbage-collects pods (a kube-scheduler retries them forever).
 impl Drop for Scenario {
