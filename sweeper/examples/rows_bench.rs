@@ -109,17 +109,8 @@ async fn main() {
     let o = opts();
     println!("the candidates' rows query (rows 9-11), EXPLAIN ANALYZE and wall time");
     for name in &o.dbs {
-        let kind = match name.as_str() {
-            "pg" | "postgres" => DbKind::Airflow3Postgres,
-            "mariadb" | "mysql" => DbKind::Airflow3MySql,
-            other => panic!("--dbs: unknown {other} (pg, mariadb)"),
-        };
-        let db = testsupport::fresh_db(kind).await;
-        if kind == DbKind::Airflow3MySql {
-            // As in sweeper_bench: a production server's pool is sized to its data.
-            db.raw("SET GLOBAL innodb_buffer_pool_size = 4294967296")
-                .await;
-        }
+        let db = testsupport::fresh_bench_db(name).await;
+        let kind = db.kind;
         let seed = TiSpec::new(DAG, "seed", RUN).state(Some("success"));
         db.insert_ti(&seed).await;
         let fixed = |task: &str, run: String| {

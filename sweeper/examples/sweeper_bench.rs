@@ -171,20 +171,8 @@ async fn main() {
 
     let mut rows = Vec::new();
     for name in &o.dbs {
-        let kind = match name.as_str() {
-            "pg" | "postgres" => DbKind::Airflow3Postgres,
-            "mariadb" | "mysql" => DbKind::Airflow3MySql,
-            other => panic!("--dbs: unknown {other} (pg, mariadb)"),
-        };
-        let db = testsupport::fresh_db(kind).await;
-        if kind == DbKind::Airflow3MySql {
-            // The env's MariaDB runs with a 256 MB buffer pool, which turns the growth of a 10M-row
-            // task_instance (about 6 GB with its indexes) into hours of page swapping. A production
-            // server's pool is sized to its data; 4 GB here (resizable at run time).
-            db.raw("SET GLOBAL innodb_buffer_pool_size = 4294967296")
-                .await;
-            println!("mariadb: innodb_buffer_pool_size set to 4 GB for the growth and the runs");
-        }
+        let db = testsupport::fresh_bench_db(name).await;
+        let kind = db.kind;
         db.insert_ti(&TiSpec::new(DAG, "seed", RUN)).await;
         let mut have = 0u64;
         for &size in &o.sizes {

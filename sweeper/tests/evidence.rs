@@ -92,6 +92,8 @@ async fn a_deleted_run_is_kept_unless_the_admin_sweeps_unknown_tis() {
     let out = s.sweep(&["--delete", "--owner", OWNER]).await;
     out.expect(0, &[("gone", "keep", "unknown-ti", "none")]);
     assert_eq!(s.survivors().await, names(&["gone"]));
+    // Not a wait for a condition: the pod must be older than the 1s of --sweep-unknown-ti-after,
+    // counted from its admission in whole seconds.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let out = s
         .sweep(&[

@@ -23,7 +23,7 @@ mod k8s;
 mod pod;
 mod rand;
 
-pub use db::{DbKind, TestDb, TiSpec, fresh_db};
+pub use db::{DbKind, TestDb, TiSpec, fresh_bench_db, fresh_db};
 pub use env::{DEFAULT_ENV_FILE, ENV_FILE_VAR, TestEnv, env};
 pub use k8s::{
     TEST_LABEL, bind_pod, client, create_node, force_delete_params, fresh_namespace,
