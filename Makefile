@@ -9,12 +9,17 @@ ENV_FILE := /tmp/kpo-sweeper-env/env.sh
 KPO_CACHE ?= $(HOME)/.cache/kpo-sweeper
 
 ## test: bring the local environment up (tests/env/up), then fmt check, clippy, the image (tests/image
-## unpacks and runs it), the release workflow's lint, and every test.
+## unpacks and runs it), the release workflow's lint, every test, and the leftover-pods check.
 test: env-up lint image workflow-lint
 	cargo test --workspace --locked --no-run
 	# The hostile-load test runs the webhook as it ships (a release build no older than its sources).
 	cargo build --release --locked -p webhook --bin webhook
-	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked
+	# Then no test namespace made by this run may still hold a pod (tests delete theirs, pass or fail):
+	# the check runs even when a test failed, and either failure fails the run.
+	since=$$(date -u +%Y-%m-%dT%H:%M:%SZ); rc=0; \
+	set -a; . $(ENV_FILE); set +a; cargo test --workspace --locked || rc=$$?; \
+	cargo run -q --locked -p testsupport --bin leftover-pods -- --since "$$since" || rc=1; \
+	exit $$rc
 
 ## lint: rustfmt and clippy, warnings are errors.
 lint:

@@ -141,6 +141,7 @@ fn certs_cli(args: &[&str]) -> String {
 async fn install_sets_secret_and_every_cabundle_and_twice_is_a_no_op() {
     let client = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&client, "kpo-certs-install").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     let config = webhook_config(&client, &ns, 2, None).await;
     let t = target(&ns, &config);
     let kubeconfig = testsupport::env().kubeconfig.display().to_string();
@@ -244,6 +245,7 @@ fn rotate_policy(names: &[String], ca_overlap: i64) -> Policy {
 async fn rotate_twice_carries_old_and_new_ca_then_drops_the_old() {
     let client = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&client, "kpo-certs-rotate").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     let config = webhook_config(&client, &ns, 2, None).await;
     let t = target(&ns, &config);
     let names = pki::service_names("kpo-sweeper-webhook", &ns, &[]);
@@ -344,6 +346,7 @@ async fn wait_serving(resolver: &webhook::tls::CertResolver, tls_cert: &str) {
 async fn rotate_twice_under_a_stream_of_pod_creates_fails_no_admission() {
     let client = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&client, "kpo-certs-stream").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     let dir = std::env::temp_dir().join(format!("kpo-certs-stream-{ns}"));
     let _ = std::fs::remove_dir_all(&dir);
     let names = pki::service_names("kpo-sweeper-webhook", &ns, &["127.0.0.1".into()]);

@@ -395,7 +395,9 @@ fn every_overlay_renders() {
 async fn manifests_apply_and_rbac_is_least_privilege() {
     let client = testsupport::client().await;
     let target = testsupport::fresh_namespace(&client, "kpo-manifests").await;
+    let _pods_target = testsupport::DeletePodsOnDrop::new(&target);
     let other = testsupport::fresh_namespace(&client, "kpo-manifests-other").await;
+    let _pods_other = testsupport::DeletePodsOnDrop::new(&other);
     let owner = format!("system:serviceaccount:{target}:airflow-worker");
     // A previous run's cluster-wide step may have left its binding behind.
     let (ok, _, err) = kubectl(

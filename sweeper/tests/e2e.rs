@@ -377,6 +377,7 @@ async fn tries_and_states_airflow3_sqlite() {
 async fn scope_ownership_and_unstamped() {
     let s = Scenario::new("scope", DbKind::Airflow3Postgres).await;
     let elsewhere_ns = testsupport::fresh_namespace(&s.client, "scope-elsewhere").await;
+    let _pods_elsewhere_ns = testsupport::DeletePodsOnDrop::new(&elsewhere_ns);
     let run = "scheduled__2025-02-01T00:00:00+00:00";
     let done = |task: &str| TiSpec::new("scope_dag", task, run).state(Some("success"));
     let (owned, theirs, elsewhere, unstamped, zombie) = (

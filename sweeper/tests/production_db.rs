@@ -355,6 +355,7 @@ async fn two_airflows_in_one_database_each_sweeper_deletes_its_own_zombies() {
     let public_db = team.db.in_schema("public");
     let client = testsupport::client().await;
     let public_ns = testsupport::fresh_namespace(&client, "schema-public").await;
+    let _pods_public_ns = testsupport::DeletePodsOnDrop::new(&public_ns);
 
     // Key A finished in Team-B and runs in public; key B the other way round.
     let a = TiSpec::new("shared_dag", "task_a", RUN);

@@ -323,8 +323,11 @@ async fn apiserver_latency(
 ) {
     let admin = testsupport::client().await;
     let ns_none = testsupport::fresh_namespace(&admin, "bench-nowebhook").await;
+    let _pods_ns_none = testsupport::DeletePodsOnDrop::new(&ns_none);
     let ns_stamp = testsupport::fresh_namespace(&admin, "bench-webhook").await;
+    let _pods_ns_stamp = testsupport::DeletePodsOnDrop::new(&ns_stamp);
     let ns_noop = testsupport::fresh_namespace(&admin, "bench-noop").await;
+    let _pods_ns_noop = testsupport::DeletePodsOnDrop::new(&ns_noop);
     let configs = [
         common::k8s::register(&admin, &ns_stamp, addr, ca_pem).await,
         common::k8s::register(&admin, &ns_noop, noop_addr, ca_pem).await,

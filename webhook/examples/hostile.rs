@@ -75,6 +75,7 @@ async fn bench(opts: Opts) {
     common::install_provider();
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "bench-hostile").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     grant_worker(&admin, &ns).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = common::Ca::new("hostile bench CA");

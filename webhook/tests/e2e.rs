@@ -89,6 +89,7 @@ async fn kpo_pods_are_stamped_through_the_apiserver_and_creation_fails_open() {
     let env = testsupport::env();
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "webhook-e2e").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     grant_worker(&admin, &ns).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("e2e CA");
@@ -242,6 +243,7 @@ async fn certificate_rotation_during_600_pod_creates_loses_nothing() {
     common::install_provider();
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "webhook-rotate").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     grant_worker(&admin, &ns).await;
     let dir = tempfile::tempdir().unwrap();
     // A CA rotation as the certs tool does it: the caBundle trusts old and new CA during the overlap.

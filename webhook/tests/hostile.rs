@@ -29,6 +29,7 @@ async fn hostile_load_keeps_memory_bounded_and_every_pod_stamped() {
     common::install_provider();
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "webhook-hostile").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     grant_worker(&admin, &ns).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("hostile CA");

@@ -24,6 +24,9 @@ pub struct Scenario {
     pub client: Client,
     pub ns: String,
     pub db: TestDb,
+    /// Every pod the scenario made goes with it, grace 0, whether the test passed or failed: the env
+    /// is reused and nothing here garbage-collects pods (a kube-scheduler retries them forever).
+    _pods: testsupport::DeletePodsOnDrop,
 }
 
 /// How to stamp a pod.
@@ -42,7 +45,13 @@ impl Scenario {
         let client = testsupport::client().await;
         let ns = testsupport::fresh_namespace(&client, prefix).await;
         let db = testsupport::fresh_db(kind).await;
-        Scenario { client, ns, db }
+        let _pods = testsupport::DeletePodsOnDrop::new(&ns);
+        Scenario {
+            client,
+            ns,
+            db,
+            _pods,
+        }
     }
 
     pub fn pods(&self) -> Api<Pod> {
@@ -217,32 +226,6 @@ impl Scenario {
         ];
         v.extend_from_slice(extra);
         sweeper::Args::try_parse_from(v).unwrap()
-    }
-}
-
-/// Every pod the scenario made goes with it, grace 0, whether the test passed or failed: the env
-/// is reused and nothing here garbage-collects pods (a kube-scheduler retries them forever).
-impl Drop for Scenario {
-    fn drop(&mut self) {
-        let ns = self.ns.clone();
-        // Its own runtime on its own thread: the test's runtime may be the one dropping us.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for the cleanup");
-            rt.block_on(async {
-                let api: Api<Pod> = Api::namespaced(testsupport::client().await, &ns);
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..Default::default()
-                };
-                if let Err(e) = api.delete_collection(&dp, &ListParams::default()).await {
-                    eprintln!("cleanup: cannot delete the pods of {ns}: {e}");
-                }
-            })
-        })
-        .join();
     }
 }
 

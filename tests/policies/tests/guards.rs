@@ -92,12 +92,15 @@ struct Guarded {
     editor: Api<Pod>,
     group_editor: Api<Pod>,
     sweeper: Api<Pod>,
+    /// Deletes the namespace's pods (grace 0) when the test ends, pass or fail.
+    _pods: testsupport::DeletePodsOnDrop,
 }
 
 impl Guarded {
     async fn new(prefix: &str, editors: &str, editor_groups: &str) -> Guarded {
         let admin = testsupport::client().await;
         let ns = testsupport::fresh_namespace(&admin, prefix).await;
+        let _pods = testsupport::DeletePodsOnDrop::new(&ns);
         let all = ["create", "get", "list", "patch", "update", "delete"];
         admission::grant_pods(&admin, &ns, "airflow-worker", WORKER, &all).await;
         admission::grant_pods(&admin, &ns, "mallory", MALLORY, &all).await;
@@ -135,6 +138,7 @@ impl Guarded {
             editor,
             group_editor,
             sweeper,
+            _pods,
         }
     }
 

@@ -218,6 +218,7 @@ where
 async fn policy_stamps_every_golden_label_set_as_the_webhook_does() {
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "stamp-policy").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     admission::grant_pods(&admin, &ns, "airflow-worker", WORKER, &["create", "get"]).await;
     admission::grant_pods(&admin, &ns, "other-airflow", OTHER, &["create", "get"]).await;
     with_policy(&admin, &ns, |ns| async move {

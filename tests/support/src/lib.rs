@@ -11,18 +11,21 @@
 //! - [`admission`]: the admission policies of `manifests/`, installed scoped to one test namespace.
 //! - [`fresh_db`], [`TestDb`], [`TiSpec`]: a fresh database per test, copied from a migrated template, and
 //!   task-instance rows that satisfy the real schema's foreign keys and NOT NULL columns (3.x and 2.10).
+//! - [`DeletePodsOnDrop`]: tests leave no pods behind; [`leftover_pods`] checks it at the end of `make test`.
 //! - [`kpo_pod`], [`create_node`], [`bind_pod`], [`set_pod_phase`]: KPO-shaped pods, and what a kubelet
 //!   would otherwise do to them.
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
 pub mod admission;
+mod cleanup;
 mod db;
 mod env;
 mod k8s;
 mod pod;
 mod rand;
 
+pub use cleanup::{DeletePodsOnDrop, delete_pods_in, leftover_pods};
 pub use db::{DbKind, TestDb, TiSpec, fresh_bench_db, fresh_db};
 pub use env::{DEFAULT_ENV_FILE, ENV_FILE_VAR, TestEnv, env};
 pub use k8s::{

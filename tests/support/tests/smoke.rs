@@ -15,6 +15,7 @@ use testsupport::{DbKind, TiSpec};
 async fn bound_pod_hangs_terminating_then_force_delete_with_uid_precondition_removes_it() {
     let client = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&client, "smoke").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     let node = format!("node-{ns}");
     testsupport::create_node(&client, &node).await;
     testsupport::create_node(&client, &node).await; // idempotent
@@ -236,6 +237,7 @@ async fn pod_creates_are_audited_with_the_impersonated_user() {
 
     let admin = testsupport::client().await;
     let ns = testsupport::fresh_namespace(&admin, "audit").await;
+    let _pods = testsupport::DeletePodsOnDrop::new(&ns);
     let user = "system:serviceaccount:airflow:airflow-worker";
     let meta = |name: &str| ObjectMeta {
         name: Some(name.to_owned()),
