@@ -134,6 +134,12 @@ fn certs_cli(args: &[&str]) -> String {
         "certs {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Logs to a pipe (a Pod's log, CI) are plain text: no terminal colour codes.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.is_empty() && !stderr.contains('\x1b'),
+        "certs {args:?} logged ANSI escapes (or nothing) to a pipe: {stderr:?}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
