@@ -127,6 +127,7 @@ async fn assert_consistent(client: &kube::Client, t: &Target, names: &[String]) 
 fn certs_cli(args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_certs"))
         .args(args)
+        .env("RUST_LOG", "debug")
         .output()
         .expect("run certs");
     assert!(
