@@ -8,6 +8,12 @@ Writes:
   safe_label_values.json  inputs and outputs of make_safe_label_value (pod_generator.py)
   kpo_labels.json         the labels KubernetesPodOperator.build_pod_request_obj puts on the pod it builds,
                           with the raw (dag_id, task_id, run_id, map_index, try_number) they came from
+With --labels-only (one venv per provider release, see `generate`), only $GOLDEN_OUT
+(kpo_labels.provider-X.Y.Z.json): the labels build_pod_request_obj of that provider release puts on pods
+for a fixed list of task instances (label_inputs), the same list for every release, so the files compare.
+
+Runs on every Python from 3.8 to 3.13 and every provider from 2.x on: the context handed to
+build_pod_request_obj carries every key any of those releases reads (ti, run_id, dag, task, ts).
 """
 
 from __future__ import annotations
@@ -142,6 +148,9 @@ def safe_label_inputs(rng: random.Random) -> list[str]:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--labels-only"]:
+        labels_only(os.environ["GOLDEN_OUT"])
+        return
     write_kubeconfig()
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="tikey-golden-airflow-"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -189,6 +198,164 @@ def main() -> None:
         {"generator": "tikey/golden/generate.py", "seed": SEED, "versions": versions, "count": len(label_cases)},
         label_cases,
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# One provider release (--labels-only)
+# ---------------------------------------------------------------------------------------------------
+
+
+def label_inputs() -> list[dict]:
+    """The task instances every provider release labels: hand-picked edge cases, then random ones.
+
+    Each: the raw dag_id, task_id, run_id, map_index and try_number as the metadata DB holds them, the
+    run's logical date as Airflow renders `ts` (what providers < 3.1.0 labelled pods with), and, for a
+    SubDAG's task (Airflow 2.x), its parent's dag_id.
+    """
+    rng = random.Random(SEED + 1)
+    ts0 = "2024-01-01T00:00:00+00:00"
+    fixed = [
+        # (dag_id, task_id, run_id, map_index, try_number)
+        ("kpo_zombie_dag", "zombie_kpo_task", "scheduled__" + ts0, -1, 1),
+        ("kpo_zombie_dag", "zombie_kpo_task", "scheduled__" + ts0, -1, 0),  # 3.x: not yet scheduled
+        ("kpo_zombie_dag", "zombie_kpo_task", "scheduled__" + ts0, -1, 2),
+        ("kpo_zombie_dag", "zombie_kpo_task", "scheduled__" + ts0, -1, 12),
+        ("kpo_zombie_dag", "zombie_kpo_task", "manual__2025-12-02T10:11:12.123456+00:00", -1, 1),
+        ("kpo_zombie_dag", "zombie_kpo_task", "manual__2025-12-02T10:11:12+00:00_AbCdEf12", -1, 3),
+        ("kpo_zombie_dag", "mapped_kpo_task", "scheduled__" + ts0, 0, 1),
+        ("kpo_zombie_dag", "mapped_kpo_task", "scheduled__" + ts0, 1, 1),
+        ("kpo_zombie_dag", "mapped_kpo_task", "scheduled__" + ts0, 41, 2),
+        ("kpo_zombie_dag", "mapped_kpo_task", "manual__2025-12-02T10:11:12.123456+00:00", 1023, 4),
+        ("kpo_zombie_dag", "mapped_kpo_task", "scheduled__" + ts0, 99999, 1),
+        ("kpo_zombie_dag", "group.sub_group.task-1", "backfill__2024-03-03T03:03:03+00:00", -1, 1),
+        ("kpo_zombie_dag", "t", "dataset_triggered__2024-06-01T00:00:00.000001+00:00", -1, 1),
+        ("kpo_zombie_dag", "t", "asset_triggered__2025-06-01T00:00:00+00:00", -1, 1),
+        ("kpo_zombie_dag", "t", "my-custom-run", -1, 1),  # a valid label value: kept as it is
+        ("kpo_zombie_dag", "t", "run 42", -1, 1),
+        ("kpo_zombie_dag", "t", "trigger/from/api", -1, 1),
+        ("kpo_zombie_dag", "t", "_leading_underscore_", 2, 1),
+        ("kpo_zombie_dag", "t", "x" * 63, -1, 1),  # exactly the limit: kept
+        ("kpo_zombie_dag", "t", "x" * 64, -1, 1),  # one over: cut to 53 + hash
+        ("d" * 63, "t" * 63, "scheduled__" + ts0, -1, 1),
+        ("d" * 64, "t" * 64, "scheduled__" + ts0, 3, 1),
+        ("d" * 250, "group." * 40 + "task", "manual__" + ts0 + "_" + "r" * 200, 5, 7),
+        ("dag.with.dots", "task-with-dashes", "scheduled__" + ts0, -1, 1),
+        ("dag_é_unicode", "task_😀", "manual__2026-01-01T00:00:00+05:30", -1, 1),
+        ("日本語のDAG", "データ処理", "scheduled__" + ts0, 0, 1),
+        ("parent_dag.sub_dag", "sub_task", "scheduled__" + ts0, -1, 1),  # a SubDAG's task (2.x)
+    ]
+    out = []
+    for d, t, r, m, n in fixed:
+        out.append({"dag_id": d, "task_id": t, "run_id": r, "map_index": m, "try_number": n})
+    for i in range(300):
+        out.append({
+            "dag_id": dag_id(rng) if i % 7 else random_text(rng, rng.randint(1, 80), ALNUM + "-_.:/ é😀"),
+            "task_id": task_id(rng),
+            "run_id": run_id(rng),
+            "map_index": rng.choice([-1, -1, -1, 0, 1, 2, 7, 41, 1023, 99999]),
+            "try_number": rng.choice([0, 1, 1, 1, 2, 3, 5, 12]),
+        })
+        if i % 11 == 0:
+            out[-1]["dag_id"] = "d" * rng.randint(60, 250)
+    for raw in out:
+        # `ts`: the run's logical date as Airflow renders it (UTC isoformat); the run_id's own timestamp
+        # when it has one (Airflow's ids embed the logical date), else a random one.
+        stamp = raw["run_id"].split("__", 1)[1][:32] if "__" in raw["run_id"] else ""
+        if not (len(stamp) >= 25 and stamp[4] == "-" and stamp.endswith("+00:00")):
+            stamp = f"{rng.randint(2019, 2027):04d}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00+00:00"
+        raw["ts"] = stamp
+        if raw["dag_id"].startswith("parent_dag."):
+            raw["parent_dag_id"] = raw["dag_id"].split(".", 1)[0]
+    return out
+
+
+def kpo_class():
+    try:  # provider >= 5.0
+        from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    except ImportError:
+        from airflow.providers.cncf.kubernetes.operators.kubernetes_pod import KubernetesPodOperator
+    return KubernetesPodOperator
+
+
+class _Launched(Exception):
+    pass
+
+
+class _StopAtLaunch:
+    """The pod launcher of providers < 3.0: keeps the labels of the pod it is asked to start, and stops."""
+
+    labels: dict = {}
+
+    def start_pod(self, pod, **_kwargs):
+        self.labels = dict(pod.metadata.labels)
+        raise _Launched()
+
+    def delete_pod(self, _pod):
+        pass
+
+
+def launched_labels(op, context: dict) -> dict:
+    """The labels on the pod a provider < 3.0 KubernetesPodOperator.execute would start."""
+    op.pod = op.create_pod_request_obj()
+    launcher = _StopAtLaunch()
+    try:
+        op.create_new_pod_for_operator(op.create_labels_for_pod(context), launcher)
+    except _Launched:
+        return launcher.labels
+    raise RuntimeError("create_new_pod_for_operator returned without starting the pod")
+
+
+def labels_only(out: str) -> None:
+    write_kubeconfig()
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="tikey-golden-airflow-"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # Provider 6.x asks the hook's connection for the namespace; without a metadata DB it must come from
+    # the environment. An empty connection: no namespace, no cluster settings (labels do not depend on it).
+    os.environ.setdefault("AIRFLOW_CONN_KUBERNETES_DEFAULT", "kubernetes://")
+    import platform
+    import warnings
+    from importlib.metadata import version
+
+    warnings.simplefilter("ignore")  # deprecation chatter of old releases on newer Pythons
+    import airflow
+
+    versions = {
+        "apache-airflow": airflow.__version__,
+        "apache-airflow-providers-cncf-kubernetes": version("apache-airflow-providers-cncf-kubernetes"),
+        "python": platform.python_version(),
+    }
+    kpo = kpo_class()
+    # Providers < 3.0 have no build_pod_request_obj: execute() builds the pod (create_pod_request_obj),
+    # its labels (create_labels_for_pod), and create_new_pod_for_operator merges them and hands the pod
+    # to the launcher. That path runs here, up to the launcher, which keeps the pod's labels and stops it.
+    legacy = not hasattr(kpo, "build_pod_request_obj")
+    extra = {"is_delete_operator_pod": True} if legacy else {}
+    op = kpo(task_id="golden", name="golden", image="alpine", do_xcom_push=True, **extra)
+    cases = []
+    for raw in label_inputs():
+        parent = raw.get("parent_dag_id")
+        dag = SimpleNamespace(
+            dag_id=raw["dag_id"],
+            is_subdag=parent is not None,
+            parent_dag=SimpleNamespace(dag_id=parent) if parent else None,
+        )
+        context = {
+            "ti": SimpleNamespace(
+                dag_id=raw["dag_id"], task_id=raw["task_id"], run_id=raw["run_id"],
+                map_index=raw["map_index"], try_number=raw["try_number"],
+            ),
+            "run_id": raw["run_id"],
+            "ts": raw["ts"],
+            "dag": dag,
+            "task": SimpleNamespace(task_id=raw["task_id"]),
+        }
+        if legacy:
+            labels = launched_labels(op, context)
+        else:
+            labels = op.build_pod_request_obj(context).metadata.labels
+        cases.append({"input": raw, "labels": dict(sorted(labels.items()))})
+    dump(out, {"generator": "tikey/golden/generate.py --labels-only", "versions": versions, "count": len(cases)}, cases)
 
 
 def dump(name: str, header: dict, cases: list) -> None:
