@@ -13,6 +13,11 @@
 # examples/rows_bench.rs: task_instance at 1M and 10M rows, one task holding 100,000 runs (Airflow's
 # own run_ids, then a user's), 500 candidates over 50 tasks; buffers/pages, server and wall ms.
 #   sweeper/bench/run.sh --rows [--sizes N,N] [--dbs pg,mariadb] [--runs N] [--keep-db]
+#
+# With --cost first: what one sweep's LIST costs the apiserver, by page size (examples/list_cost.rs),
+# on a namespace holding the bench's pods (a run with --namespace NS --keep leaves them):
+#   sweeper/bench/run.sh --cost --namespace NS [--page-sizes 500,1000,5000,0] [--runs N]
+#                        [--db-url URL]   (also the sweeper binary's dry run against that database)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null
@@ -21,6 +26,13 @@ if [[ "${1:-}" == --rows ]]; then
   shift
   CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --example rows_bench
   exec "$target/release/examples/rows_bench" "$@"
+fi
+if [[ "${1:-}" == --cost ]]; then
+  shift
+  CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example list_cost
+  args=("$@")
+  [[ " $* " == *" --db-url "* ]] && args+=(--sweeper "$target/release/sweeper")
+  exec "$target/release/examples/list_cost" "${args[@]}"
 fi
 CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example sweeper_bench
 exec "$target/release/examples/sweeper_bench" "$target/release/sweeper" "$@"
