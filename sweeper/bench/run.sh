@@ -18,6 +18,10 @@
 # on a namespace holding the bench's pods (a run with --namespace NS --keep leaves them):
 #   sweeper/bench/run.sh --cost --namespace NS [--page-sizes 500,1000,5000,0] [--runs N]
 #                        [--db-url URL]   (also the sweeper binary's dry run against that database)
+#
+# With --soak first: interval mode over time (examples/interval_soak.rs): RSS, peak, fds and threads
+# after each of --loops loops, on a namespace and database a run with --keep-db --namespace NS left:
+#   sweeper/bench/run.sh --soak --namespace NS --db-url URL [--loops 300] [--interval 1s]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null
@@ -33,6 +37,11 @@ if [[ "${1:-}" == --cost ]]; then
   args=("$@")
   [[ " $* " == *" --db-url "* ]] && args+=(--sweeper "$target/release/sweeper")
   exec "$target/release/examples/list_cost" "${args[@]}"
+fi
+if [[ "${1:-}" == --soak ]]; then
+  shift
+  CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example interval_soak
+  exec "$target/release/examples/interval_soak" "$target/release/sweeper" "$@"
 fi
 CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --bin sweeper --example sweeper_bench
 exec "$target/release/examples/sweeper_bench" "$target/release/sweeper" "$@"
