@@ -153,6 +153,12 @@ fn run_like_the_cronjob(
         "the CronJob asks for another image than the one `make image` built"
     );
 
+    // What this test does not do a kubelet's work for must be absent, or the run would differ from a
+    // node's without a failure.
+    for field in ["envFrom", "volumeMounts", "workingDir"] {
+        assert!(c[field].is_null(), "the container has {field}: {c:#}");
+    }
+
     // The process: the container's command (else the image's entrypoint) and args.
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
