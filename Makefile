@@ -74,6 +74,12 @@ IMAGE_ARCHES := amd64 arm64
 # The workspace's version: the three binaries' crates, which must agree (the image's version label).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' webhook/Cargo.toml)
 IMAGE_SOURCE ?= https://github.com/kpo-sweeper/kpo-sweeper
+# The image's name in the archive (its `org.opencontainers.image.ref.name`): the chart's default
+# image.repository, at the version (the chart's appVersion), as the release workflow pushes it to
+# ghcr.io/<owner>/kpo-sweeper. `ctr -n k8s.io images import` of the archive (kind, k3s, a node's
+# containerd) gives the node an image under exactly the name the chart's pods ask for.
+IMAGE_REPOSITORY ?= ghcr.io/kpo-sweeper/kpo-sweeper
+IMAGE_REF := $(IMAGE_REPOSITORY):$(VERSION)
 ZIG_VERSION := 0.15.2
 ZIGBUILD_VERSION := 0.24.1
 ZIG_VENV := $(KPO_CACHE)/venv-ziglang-$(ZIG_VERSION)
@@ -85,14 +91,15 @@ RUST_TARGET_arm64 := aarch64-unknown-linux-musl
 BUILDAH = buildah --root $(CURDIR)/$(IMAGE_DIR)/storage --runroot $(CURDIR)/$(IMAGE_DIR)/run --storage-driver vfs
 
 ## image: the one image (webhook, sweeper, certs) for linux/amd64 and linux/arm64, as an OCI image index
-## in target/image/kpo-sweeper.oci.tar.
+## in target/image/kpo-sweeper.oci.tar, named IMAGE_REF (ghcr.io/kpo-sweeper/kpo-sweeper:VERSION, the
+## chart's default image).
 image: image-tools
 	@t0=$$(date +%s); \
 	for c in webhook sweeper certs; do v=$$(sed -n 's/^version = "\(.*\)"/\1/p' $$c/Cargo.toml); \
 	  test "$$v" = "$(VERSION)" || { echo "image: $$c is at $$v, webhook at $(VERSION): one version for the image" >&2; exit 1; }; done; \
 	for a in $(IMAGE_ARCHES); do $(MAKE) --no-print-directory image-rootfs ARCH=$$a; done; \
 	t1=$$(date +%s); \
-	key=$$( { echo "$(VERSION) $(IMAGE_SOURCE) $(IMAGE_ARCHES)"; sha256sum Dockerfile; \
+	key=$$( { echo "$(IMAGE_REF) $(IMAGE_SOURCE) $(IMAGE_ARCHES)"; sha256sum Dockerfile; \
 	          cd $(IMAGE_DIR) && find $(IMAGE_ARCHES) -printf '%p %m %y\n' | sort && \
 	          find $(IMAGE_ARCHES) -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-64); \
 	if [ -f $(IMAGE_ARCHIVE) ] && [ "$$(cat $(IMAGE_ARCHIVE).key 2>/dev/null)" = "$$key" ]; then \
@@ -107,11 +114,11 @@ image: image-tools
 	      --build-context build=$(IMAGE_DIR)/$$a --timestamp 0 --format oci \
 	      --manifest kpo-sweeper:$(VERSION) -f Dockerfile $(IMAGE_DIR)/empty >/dev/null; done; \
 	  $(BUILDAH) manifest push --quiet --all --format oci kpo-sweeper:$(VERSION) \
-	    oci-archive:$(CURDIR)/$(IMAGE_ARCHIVE):kpo-sweeper:$(VERSION); \
+	    oci-archive:$(CURDIR)/$(IMAGE_ARCHIVE):$(IMAGE_REF); \
 	  rm -rf $(IMAGE_DIR)/storage $(IMAGE_DIR)/run $(IMAGE_DIR)/empty; \
 	  echo "$$key" > $(IMAGE_ARCHIVE).key; \
 	fi; \
-	echo "image: $(IMAGE_ARCHIVE) ($$(du -h $(IMAGE_ARCHIVE) | cut -f1)), kpo-sweeper:$(VERSION) $(IMAGE_ARCHES):" \
+	echo "image: $(IMAGE_ARCHIVE) ($$(du -h $(IMAGE_ARCHIVE) | cut -f1)), $(IMAGE_REF) $(IMAGE_ARCHES):" \
 	  "binaries and root filesystems $$((t1 - t0)) s, image $$(( $$(date +%s) - t1 )) s"
 
 ## image-rootfs ARCH=amd64|arm64 [ROOTFS_OUT=dir]: the image's root filesystem for one architecture in

@@ -388,7 +388,10 @@ fn every_overlay_renders() {
     assert!(kinds(&cm).contains(&"Issuer".to_string()));
     assert!(cm.contains("cert-manager.io/inject-ca-from: kpo-sweeper/kpo-sweeper-webhook"));
     assert!(!cw.contains("TARGET_NAMESPACE") && !base.contains("TARGET_NAMESPACE"));
-    assert!(base.contains("image: kpo-sweeper:0.1.0"));
+    // The chart's default image, as the release workflow pushes it (tests/deploy/tests/chart.rs
+    // checks the two agree).
+    assert!(base.contains("image: ghcr.io/kpo-sweeper/kpo-sweeper:0.1.0"));
+    assert!(!base.contains("image: kpo-sweeper"));
 }
 
 #[tokio::test]
@@ -477,7 +480,8 @@ async fn manifests_apply_and_rbac_is_least_privilege() {
         .iter()
         .map(|a| a.as_str().unwrap())
         .collect();
-    assert!(args.contains(&"--delete"));
+    // A dry run, like the chart's default: components/delete turns deletes on.
+    assert!(!args.contains(&"--delete"), "{args:?}");
     assert!(args.iter().any(|a| a.starts_with("--max-deletions=")));
     assert!(args.iter().any(|a| a.starts_with("--max-fraction=")));
     let env = sc["env"].as_array().unwrap();

@@ -118,6 +118,40 @@ pub fn kustomize(dir: &Path) -> Vec<Value> {
     yaml_docs(&run_ok("kubectl", &["kustomize", &d], None))
 }
 
+/// `kubectl kustomize` of a user's overlay: a temp kustomization with `manifests/<resource>` as its
+/// resource and `manifests/<component>` for each of `components` (e.g. `components/delete`), as
+/// objects.
+pub fn kustomize_with_components(resource: &str, components: &[&str]) -> Vec<Value> {
+    let dir = std::env::temp_dir().join(format!(
+        "kpo-kustomize-components-{}",
+        testsupport::random_suffix(8)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // kustomize takes relative paths only: climb from the temp dir to / first.
+    let up = "../".repeat(dir.components().count() - 1);
+    let rel = |p: &str| {
+        let abs = repo().join("manifests").join(p);
+        format!("{up}{}", abs.display().to_string().trim_start_matches('/'))
+    };
+    let mut k = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\ncomponents:\n",
+        rel(resource)
+    );
+    for c in components {
+        k.push_str(&format!("  - {}\n", rel(c)));
+    }
+    std::fs::write(dir.join("kustomization.yaml"), k).unwrap();
+    let d = dir.display().to_string();
+    let out = run("kubectl", &["kustomize", &d], None);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.ok,
+        "kubectl kustomize {resource} + {components:?}: {}",
+        out.stderr
+    );
+    yaml_docs(&out.stdout)
+}
+
 /// `helm template kpo-sweeper manifests/chart -n kpo-sweeper` with `--set`s, as objects.
 pub fn helm_template(sets: &[&str]) -> Vec<Value> {
     helm_template_release("kpo-sweeper", "kpo-sweeper", sets)

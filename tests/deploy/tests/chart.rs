@@ -10,55 +10,39 @@ use std::collections::BTreeMap;
 use deploy_tests::*;
 use serde_json::Value;
 
-/// Every mode: the chart's `--set`s and the overlay that renders the same objects. The kustomize
-/// manifests delete (`--delete`); the chart's default is a dry run, so the comparison sets
-/// `sweeper.delete=true` (a_fresh_install_is_a_dry_run_and_the_notes_say_what_next checks the default);
-/// their image is the placeholder `kpo-sweeper` (set through kustomize `images:`), the chart's the
-/// published one, so the comparison sets `image.repository=kpo-sweeper`.
+/// Every mode: the chart's `--set`s and the overlay that renders the same objects. Both default to a
+/// dry run (no `--delete`) and to the published image (`ghcr.io/kpo-sweeper/kpo-sweeper` at the
+/// chart's appVersion); DELETE_MODES turns deletes on in both.
 const MODES: &[(&str, &[&str])] = &[
+    ("base", &[]),
+    ("overlays/cluster-wide", &["clusterWide=true"]),
+    ("overlays/cert-manager", &["certs.mode=cert-manager"]),
+    ("overlays/interval", &["sweeper.mode=interval"]),
     (
-        "base",
-        &["sweeper.delete=true", "image.repository=kpo-sweeper"],
+        "overlays/monitoring",
+        &["sweeper.mode=interval", "monitoring.enabled=true"],
     ),
+    ("overlays/admission-policy", &["stamping=policy"]),
+];
+
+/// Deletes on: an overlay with `components/delete` against the chart's `sweeper.delete=true`, for the
+/// CronJob and the interval Deployment.
+const DELETE_MODES: &[(&str, &[&str])] = &[
+    ("base", &["sweeper.delete=true"]),
     (
         "overlays/cluster-wide",
-        &[
-            "sweeper.delete=true",
-            "image.repository=kpo-sweeper",
-            "clusterWide=true",
-        ],
-    ),
-    (
-        "overlays/cert-manager",
-        &[
-            "sweeper.delete=true",
-            "image.repository=kpo-sweeper",
-            "certs.mode=cert-manager",
-        ],
+        &["clusterWide=true", "sweeper.delete=true"],
     ),
     (
         "overlays/interval",
-        &[
-            "sweeper.delete=true",
-            "image.repository=kpo-sweeper",
-            "sweeper.mode=interval",
-        ],
+        &["sweeper.mode=interval", "sweeper.delete=true"],
     ),
     (
         "overlays/monitoring",
         &[
-            "sweeper.delete=true",
-            "image.repository=kpo-sweeper",
             "sweeper.mode=interval",
             "monitoring.enabled=true",
-        ],
-    ),
-    (
-        "overlays/admission-policy",
-        &[
             "sweeper.delete=true",
-            "image.repository=kpo-sweeper",
-            "stamping=policy",
         ],
     ),
 ];
@@ -82,6 +66,7 @@ fn helm_lint_passes_in_every_mode() {
     let chart = chart_dir().display().to_string();
     for sets in MODES
         .iter()
+        .chain(DELETE_MODES)
         .map(|(_, s)| *s)
         .chain(CHART_ONLY.iter().copied())
     {
@@ -125,28 +110,143 @@ fn by_key(objs: Vec<Value>) -> BTreeMap<(String, String, String), Value> {
     m
 }
 
+/// The kustomize rendering `kz` (named `what`) and `helm template` with `sets`: the same objects,
+/// each with the same projection.
+fn assert_same_objects(what: &str, kz: Vec<Value>, sets: &[&str]) {
+    let kz = by_key(kz);
+    let hm = by_key(helm_template(sets));
+    let kz_keys: Vec<_> = kz.keys().collect();
+    let hm_keys: Vec<_> = hm.keys().collect();
+    assert_eq!(
+        hm_keys, kz_keys,
+        "{what} vs helm {sets:?}: different objects"
+    );
+    for (k, o) in &kz {
+        let want = projection(o);
+        let got = projection(&hm[k]);
+        assert_eq!(
+            got,
+            want,
+            "{what} vs helm {sets:?}: {k:?} differs\nhelm:\n{}\nkustomize:\n{}",
+            serde_json::to_string_pretty(&got).unwrap(),
+            serde_json::to_string_pretty(&want).unwrap()
+        );
+    }
+}
+
 #[test]
 fn helm_template_matches_kustomize_in_every_mode() {
     for (overlay, sets) in MODES {
-        let kz = by_key(kustomize(&repo().join("manifests").join(overlay)));
-        let hm = by_key(helm_template(sets));
-        let kz_keys: Vec<_> = kz.keys().collect();
-        let hm_keys: Vec<_> = hm.keys().collect();
-        assert_eq!(
-            hm_keys, kz_keys,
-            "{overlay} vs helm {sets:?}: different objects"
+        assert_same_objects(
+            overlay,
+            kustomize(&repo().join("manifests").join(overlay)),
+            sets,
         );
-        for (k, o) in &kz {
-            let want = projection(o);
-            let got = projection(&hm[k]);
-            assert_eq!(
-                got,
-                want,
-                "{overlay} vs helm {sets:?}: {k:?} differs\nhelm:\n{}\nkustomize:\n{}",
-                serde_json::to_string_pretty(&got).unwrap(),
-                serde_json::to_string_pretty(&want).unwrap()
-            );
+    }
+}
+
+/// The sweeper's args of a rendering: the CronJob's or the interval Deployment's.
+fn sweeper_args(objs: &[Value]) -> Vec<String> {
+    let o = objs
+        .iter()
+        .find(|o| {
+            o["metadata"]["name"] == "kpo-sweeper-sweeper"
+                && (o["kind"] == "CronJob" || o["kind"] == "Deployment")
+        })
+        .expect("the sweeper's CronJob or Deployment");
+    let spec = if o["kind"] == "CronJob" {
+        &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    } else {
+        &o["spec"]["template"]["spec"]
+    };
+    spec["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// kustomize, like the chart, is a dry run until deletes are turned on: the base and every overlay
+/// render no `--delete`; `components/delete` adds it, and then matches the chart's
+/// `sweeper.delete=true` object by object.
+#[test]
+fn kustomize_is_a_dry_run_until_components_delete() {
+    for (overlay, _) in MODES {
+        let args = sweeper_args(&kustomize(&repo().join("manifests").join(overlay)));
+        assert!(!args.iter().any(|a| a == "--delete"), "{overlay}: {args:?}");
+    }
+    for (overlay, sets) in DELETE_MODES {
+        let objs = kustomize_with_components(overlay, &["components/delete"]);
+        let args = sweeper_args(&objs);
+        assert_eq!(
+            args.iter().filter(|a| *a == "--delete").count(),
+            1,
+            "{overlay} + components/delete: {args:?}"
+        );
+        assert_same_objects(&format!("{overlay} + components/delete"), objs, sets);
+    }
+}
+
+/// One image reference everywhere: the chart's default (`image.repository` at its appVersion), the
+/// kustomize base and the interval overlay, the name `make image` gives the archive (Makefile
+/// IMAGE_REPOSITORY), and what the release workflow pushes (`ghcr.io/<owner>/kpo-sweeper` at the
+/// workspace version; the owner here is the placeholder `kpo-sweeper`).
+#[test]
+fn one_image_reference_everywhere() {
+    let version = image_tests::workspace_version();
+    let chart_yaml = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
+    assert!(
+        chart_yaml.contains(&format!("\nappVersion: \"{version}\"\n")),
+        "Chart.yaml's appVersion is not the workspace version {version}:\n{chart_yaml}"
+    );
+    let want = format!("ghcr.io/kpo-sweeper/kpo-sweeper:{version}");
+    let images = |objs: &[Value]| -> Vec<String> {
+        let mut v = Vec::new();
+        collect_images(&serde_json::json!(objs), &mut v);
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        images(&helm_template(&[])),
+        std::slice::from_ref(&want),
+        "the chart's default"
+    );
+    for overlay in ["base", "overlays/interval"] {
+        assert_eq!(
+            images(&kustomize(&repo().join("manifests").join(overlay))),
+            std::slice::from_ref(&want),
+            "{overlay}"
+        );
+    }
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    assert!(
+        makefile.contains("\nIMAGE_REPOSITORY ?= ghcr.io/kpo-sweeper/kpo-sweeper\n")
+            && makefile.contains("\nIMAGE_REF := $(IMAGE_REPOSITORY):$(VERSION)\n"),
+        "the Makefile names the archive's image otherwise than the chart"
+    );
+    let workflow = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    assert!(
+        workflow.contains("IMAGE: ghcr.io/${{ needs.version.outputs.owner }}/kpo-sweeper\n"),
+        "the release workflow pushes another repository than ghcr.io/<owner>/kpo-sweeper"
+    );
+}
+
+fn collect_images(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "image"
+                    && let Value::String(s) = x
+                {
+                    out.push(s.clone());
+                }
+                collect_images(x, out);
+            }
         }
+        Value::Array(a) => a.iter().for_each(|x| collect_images(x, out)),
+        _ => {}
     }
 }
 
@@ -194,13 +294,25 @@ fn chart_values_reach_the_objects() {
 
 /// The interval-mode sweeper's command line (args, and env read from the params ConfigMap) parses
 /// with the sweeper's own flag definitions, in kustomize and in the chart, and asks for interval mode
-/// with metrics on an IPv6-capable address.
+/// with metrics on an IPv6-capable address; a dry run by default, deleting with `components/delete` or
+/// `sweeper.delete=true`.
 #[test]
 fn interval_mode_command_lines_parse() {
     use clap::Parser;
-    for objs in [
-        kustomize(&repo().join("manifests/overlays/interval")),
-        helm_template(&["sweeper.mode=interval", "sweeper.delete=true"]),
+    for (objs, delete) in [
+        (
+            kustomize(&repo().join("manifests/overlays/interval")),
+            false,
+        ),
+        (helm_template(&["sweeper.mode=interval"]), false),
+        (
+            kustomize_with_components("overlays/interval", &["components/delete"]),
+            true,
+        ),
+        (
+            helm_template(&["sweeper.mode=interval", "sweeper.delete=true"]),
+            true,
+        ),
     ] {
         let dep = objs
             .iter()
@@ -238,7 +350,8 @@ fn interval_mode_command_lines_parse() {
             Some("[::]:9091".parse().unwrap()),
             "{line:?}"
         );
-        assert!(args.delete && !args.owners.is_empty(), "{line:?}");
+        assert_eq!(args.delete, delete, "{line:?}");
+        assert!(!args.owners.is_empty(), "{line:?}");
     }
 }
 

@@ -58,7 +58,7 @@ configMapGenerator:
       - target-namespace={target}
       - metrics-namespace={metrics_ns}
 images:
-  - name: kpo-sweeper
+  - name: ghcr.io/kpo-sweeper/kpo-sweeper
     newTag: {version}
 patches:
   - target: {{kind: MutatingWebhookConfiguration}}
@@ -275,12 +275,12 @@ async fn apply_upgrade_delete_and_hardening_as_stored() {
     let job2 = get("job", &format!("{prefix}-kpo-sweeper-certs-0.2.0"), &ns).expect("the new Job");
     assert_eq!(
         job2["spec"]["template"]["spec"]["containers"][0]["image"],
-        "kpo-sweeper:0.2.0"
+        "ghcr.io/kpo-sweeper/kpo-sweeper:0.2.0"
     );
     let dep = get("deployment", &format!("{prefix}-kpo-sweeper-webhook"), &ns).unwrap();
     assert_eq!(
         dep["spec"]["template"]["spec"]["containers"][0]["image"],
-        "kpo-sweeper:0.2.0"
+        "ghcr.io/kpo-sweeper/kpo-sweeper:0.2.0"
     );
     // Without a TTL controller here, the finished old Job is deleted by hand (README's fallback).
     let old_job = format!("{prefix}-kpo-sweeper-certs-{VERSION}");

@@ -1,13 +1,19 @@
-//! The user's path of the README's "Install in your cluster", on the real kube-apiserver: Airflow's
-//! namespace holding the official Airflow chart's metadata Secret (`<release>-airflow-metadata`, key
-//! `connection`, its SQLAlchemy URL through PgBouncer in transaction mode), `helm install` with
-//! `sweeper.namespace` set to Airflow's namespace, then the sweeper run exactly as the chart's CronJob
-//! runs it: the stored CronJob's container args and env (ConfigMap and Secret references resolved from
-//! the apiserver, the Secret's value untouched), as the CronJob's ServiceAccount (a TokenRequest token
-//! in a kubeconfig, the only thing that differs from in-cluster config). It judges the upstream scenario
-//! (apache/airflow#58968) right as a dry run — the chart's default — then deletes the two zombies after
-//! `helm upgrade --reuse-values --set sweeper.delete=true`. That proves the chart's RBAC (list, delete,
-//! Events), its Secret wiring and its arguments, and that its guards let the sweeper do its job.
+//! The user's path of the README's "Install in your cluster", on the real kube-apiserver, with the image
+//! `make image` built: Airflow's namespace holding the official Airflow chart's metadata Secret
+//! (`<release>-airflow-metadata`, key `connection`, its SQLAlchemy URL through PgBouncer in transaction
+//! mode), `helm install` with `sweeper.namespace` set to Airflow's namespace and the image's reference
+//! (the archive's own name, `repository:tag`), then the chart's CronJob run as a cluster runs it: the
+//! stored CronJob names that image; its container starts from the image's root filesystem (the host's
+//! platform, unpacked as a runtime unpacks it) with the container's command, args and env (ConfigMap
+//! and Secret references resolved from the apiserver, the Secret's value untouched), as the pod's user,
+//! with a TokenRequest token of the CronJob's ServiceAccount, the cluster CA and the namespace at
+//! /var/run/secrets/kubernetes.io/serviceaccount and KUBERNETES_SERVICE_HOST/PORT set: the sweeper
+//! finds its in-cluster config as in a pod (`image_tests::container`, `unshare --root`). It judges the
+//! upstream scenario (apache/airflow#58968) right as a dry run — the chart's default — then deletes the
+//! two zombies after `helm upgrade --reuse-values --set sweeper.delete=true`. That proves the chart's
+//! image reference, RBAC (list, delete, Events), Secret wiring and arguments, and that its guards let
+//! the sweeper do its job. Without the archive (`make image`; `make test` builds it first) it fails
+//! saying so.
 //!
 //! Isolation: this control plane is shared, and a deleted namespace stays Terminating forever (no
 //! kube-controller-manager), so "airflow" is a fresh `airflow-<random>` namespace; the release name is
@@ -19,69 +25,15 @@
 #![deny(warnings, rust_2018_idioms)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
 
 use deploy_tests::*;
+use image_tests::Unpacked;
 use serde_json::{Value, json};
 use testsupport::{DbKind, TiSpec};
 
 const DAG: &str = "kpo_zombie_dag";
 const RUN: &str = "manual__2025-12-02T10:00:00+00:00";
-
-/// The `sweeper` binary of this workspace, fresh: `cargo test --workspace --locked --no-run` (what
-/// `make test` runs first, so there a no-op with the same features and profile; run alone, it builds the
-/// workspace's tests once), its path from cargo's JSON messages (`CARGO_BIN_EXE_*` exists only for a
-/// package's own binaries; tests/airflow finds its binaries the same way).
-fn sweeper_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        // Not the variables cargo set for this test (CARGO_PKG_*, CARGO_MANIFEST_DIR, …, the library
-        // path): build scripts that watch them would make this build differ from `make test`'s, and
-        // rebuild its dependencies every time.
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if (k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_BUILD_"))
-                || k == "LD_LIBRARY_PATH"
-                || k == "OUT_DIR"
-            {
-                cargo.env_remove(k);
-            }
-        }
-        let out = cargo
-            .current_dir(repo())
-            .args([
-                "test",
-                "--workspace",
-                "--locked",
-                "--no-run",
-                "--message-format=json-render-diagnostics",
-            ])
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("cargo test --no-run");
-        assert!(
-            out.status.success(),
-            "cargo test --workspace --no-run failed ({})",
-            out.status
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| {
-                m["reason"] == "compiler-artifact"
-                    && m["target"]["name"] == "sweeper"
-                    && m["profile"]["test"] == false
-                    && m["target"]["kind"]
-                        .as_array()
-                        .is_some_and(|k| k.iter().any(|k| k == "bin"))
-            })
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo test --no-run reported no sweeper binary")
-    })
-}
 
 fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
     let o = kubectl(args, stdin);
@@ -126,23 +78,17 @@ fn stamped_pod(name: &str, ti: &TiSpec, creator: &str, now: i64) -> Value {
     p
 }
 
-/// The sweeper as the chart's CronJob `ns/name` runs it: (command, args, env) from the stored object.
-fn cronjob_command_line(
-    ns: &str,
-    name: &str,
-) -> (String, Vec<String>, BTreeMap<String, String>, String) {
-    let cj = get_json(&["cronjob", name, "-n", ns]);
-    let pod = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
-    let c = &pod["containers"][0];
-    let command = c["command"][0].as_str().unwrap().to_owned();
-    let args = c["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
-    let mut env = BTreeMap::new();
-    for e in c["env"].as_array().unwrap() {
+/// The image as a node has it: its reference (the archive's name) and this platform's root filesystem.
+struct Image {
+    reference: String,
+    unpacked: Unpacked,
+}
+
+/// A container's env as the kubelet builds it from the stored object: plain values, ConfigMap and
+/// Secret references resolved in `ns` (a Secret's value base64-decoded, as the kubelet hands it over).
+fn resolve_env(ns: &str, container: &Value) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for e in container["env"].as_array().into_iter().flatten() {
         let key = e["name"].as_str().unwrap().to_owned();
         let value = if let Some(v) = e["value"].as_str() {
             v.to_owned()
@@ -153,7 +99,6 @@ fn cronjob_command_line(
                 .unwrap_or_else(|| panic!("ConfigMap {} has no key {}", r["name"], r["key"]))
                 .to_owned()
         } else if let Some(r) = e["valueFrom"]["secretKeyRef"].as_object() {
-            // The Secret's value as the kubelet would put it into the env (base64-decoded by kubectl).
             let tmpl = format!(
                 "{{{{index .data \"{}\" | base64decode}}}}",
                 r["key"].as_str().unwrap()
@@ -173,44 +118,105 @@ fn cronjob_command_line(
         } else {
             panic!("env {key}: no value the test can resolve: {e}");
         };
-        env.insert(key, value);
+        env.push((key, value));
     }
-    let sa = pod["serviceAccountName"].as_str().unwrap().to_owned();
-    (command, args, env, sa)
+    env
 }
 
-/// A kubeconfig holding a TokenRequest token of ServiceAccount `ns/sa`: what the pod's projected
-/// token gives the sweeper in the cluster.
-fn service_account_kubeconfig(ns: &str, sa: &str, dir: &std::path::Path) -> PathBuf {
-    let token = kubectl_ok(&["create", "token", sa, "-n", ns, "--duration=15m"], None);
-    let e = testsupport::env();
-    let kc = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\n\
-         users:\n- name: sa\n  user:\n    token: {}\ncontexts:\n- name: sa\n  context:\n    cluster: local\n    user: sa\n\
-         current-context: sa\n",
-        e.var("APISERVER_URL"),
-        e.var("APISERVER_CA_CERT"),
-        token.trim()
+/// `runAsUser`/`runAsGroup` (`field`) of the container, else of the pod, else the image's user.
+fn run_as(pod: &Value, container: &Value, field: &str, image_default: u64) -> u32 {
+    container["securityContext"][field]
+        .as_u64()
+        .or_else(|| pod["securityContext"][field].as_u64())
+        .unwrap_or(image_default)
+        .try_into()
+        .unwrap()
+}
+
+/// Runs one Job of CronJob `ns/name` as a node would: the container of the stored CronJob started
+/// from the image's root filesystem (a fresh copy, as each container gets), in-cluster. Returns the
+/// exit code, the JSON report and stderr.
+fn run_like_the_cronjob(
+    ns: &str,
+    name: &str,
+    image: &Image,
+    rootfs: &Path,
+) -> (i32, Value, String) {
+    let cj = get_json(&["cronjob", name, "-n", ns]);
+    let pod = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "one container: {pod:#}");
+    let c = &containers[0];
+    assert_eq!(
+        c["image"].as_str(),
+        Some(image.reference.as_str()),
+        "the CronJob asks for another image than the one `make image` built"
     );
-    let path = dir.join(format!("kubeconfig-{sa}"));
-    std::fs::write(&path, kc).unwrap();
-    path
-}
 
-/// Runs the sweeper as CronJob `ns/name` would, returns its exit code and JSON report.
-fn run_like_the_cronjob(ns: &str, name: &str, dir: &std::path::Path) -> (i32, Value, String) {
-    let (command, args, env, sa) = cronjob_command_line(ns, name);
-    assert_eq!(command, "/usr/local/bin/sweeper", "the image's sweeper");
-    let kubeconfig = service_account_kubeconfig(ns, &sa, dir);
-    let out = Command::new(sweeper_bin())
-        .args(&args)
-        .env_clear()
-        .envs(&env)
-        .env("KUBECONFIG", &kubeconfig)
-        .output()
-        .expect("run the sweeper");
+    // What this test does not do a kubelet's work for must be absent, or the run would differ from a
+    // node's without a failure.
+    for field in ["envFrom", "volumeMounts", "workingDir"] {
+        assert!(c[field].is_null(), "the container has {field}: {c:#}");
+    }
+
+    // The process: the container's command (else the image's entrypoint) and args.
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut argv = strings(&c["command"]);
+    if argv.is_empty() {
+        argv = strings(&image.unpacked.runtime_config["process"]["args"]);
+    }
+    argv.extend(strings(&c["args"]));
+    assert_eq!(argv[0], "/usr/local/bin/sweeper", "the image's sweeper");
+    let user = &image.unpacked.runtime_config["process"]["user"];
+    let uid = run_as(pod, c, "runAsUser", user["uid"].as_u64().unwrap());
+    let gid = run_as(pod, c, "runAsGroup", user["gid"].as_u64().unwrap());
+
+    // The ServiceAccount's token, unless the pod or its ServiceAccount turns the mount off.
+    let sa = pod["serviceAccountName"].as_str().unwrap();
+    let automount = pod["automountServiceAccountToken"]
+        .as_bool()
+        .or_else(|| {
+            get_json(&["serviceaccount", sa, "-n", ns])["automountServiceAccountToken"].as_bool()
+        })
+        .unwrap_or(true);
+    let token = automount.then(|| {
+        // A TokenRequest, as the kubelet's projected token is.
+        kubectl_ok(&["create", "token", sa, "-n", ns, "--duration=15m"], None)
+    });
+    let api = image_tests::apiserver();
+    let root = image_tests::pod_rootfs(
+        &image.unpacked.rootfs,
+        rootfs,
+        ns,
+        token.as_deref(),
+        &api.ca,
+    );
+
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut cmd = image_tests::container(&root, api.port, uid, gid, &argv);
+    // The image's env (its config's Env), then the container's.
+    for kv in strings(&image.unpacked.runtime_config["process"]["env"]) {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.envs(resolve_env(ns, c));
+    let out = cmd.output().expect("run the sweeper from the image");
+    let _ = std::fs::remove_dir_all(&root);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!(
+        "{} from {} as {uid}:{gid}, {argv:?} ({}):\n{stderr}",
+        image.reference,
+        root.display(),
+        out.status
+    );
     // NOTES.txt finds the report in the pod's log (stdout and stderr together) by this prefix.
     let reports = stdout
         .lines()
@@ -219,7 +225,7 @@ fn run_like_the_cronjob(ns: &str, name: &str, dir: &std::path::Path) -> (i32, Va
         .count();
     assert_eq!(reports, 1, "one report line:\n{stdout}\n{stderr}");
     let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("args {args:?}: no JSON report ({e}):\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        panic!("{argv:?}: no JSON report ({e}):\nstdout:\n{stdout}\nstderr:\n{stderr}")
     });
     (out.status.code().unwrap_or(-1), report, stderr)
 }
@@ -253,6 +259,23 @@ fn expect(report: &Value, rows: &[(&str, &str, &str, &str)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_in_airflows_namespace_dry_run_then_delete() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The image first (no namespace made yet): without `make image` this fails saying so. The node's
+    // runtime unpacks this machine's platform of it.
+    let reference = image_tests::reference();
+    let release = format!("kpo-sweeper-{}", testsupport::random_suffix(6));
+    let dir = std::env::temp_dir().join(format!("kpo-user-path-{release}"));
+    let unpacked = std::panic::catch_unwind(|| {
+        image_tests::unpack(image_tests::host_arch(), &dir.join("image"))
+    })
+    .unwrap_or_else(|p| {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::panic::resume_unwind(p)
+    });
+    let image = Image {
+        reference,
+        unpacked,
+    };
+
     let client = testsupport::client().await;
     let airflow = testsupport::fresh_namespace(&client, "airflow").await;
     let ns = testsupport::fresh_namespace(&client, "kpo-sweeper").await;
@@ -265,13 +288,9 @@ async fn install_in_airflows_namespace_dry_run_then_delete() {
         ],
         None,
     );
-    let release = format!("kpo-sweeper-{}", testsupport::random_suffix(6));
-    let dir = std::env::temp_dir().join(format!("kpo-user-path-{release}"));
-    std::fs::create_dir_all(&dir).unwrap();
-
     let (airflow2, ns2, release2, dir2) =
         (airflow.clone(), ns.clone(), release.clone(), dir.clone());
-    let body = tokio::spawn(async move { user_path(airflow2, ns2, release2, dir2).await });
+    let body = tokio::spawn(async move { user_path(airflow2, ns2, release2, dir2, image).await });
     let result = body.await;
 
     // Pass or fail: every pod of Airflow's namespace (grace 0), the release, the temp files.
@@ -295,7 +314,7 @@ async fn install_in_airflows_namespace_dry_run_then_delete() {
     }
 }
 
-async fn user_path(airflow: String, ns: String, release: String, dir: PathBuf) {
+async fn user_path(airflow: String, ns: String, release: String, dir: PathBuf, image: Image) {
     let client = testsupport::client().await;
     let worker = format!("system:serviceaccount:{airflow}:airflow-worker");
     let groups = [
@@ -328,9 +347,13 @@ async fn user_path(airflow: String, ns: String, release: String, dir: PathBuf) {
         Some(&airflow_metadata_secret(&airflow, &connection).to_string()),
     );
 
-    // The install, as the README says: the chart in its own namespace, the sweeper in Airflow's.
+    // The install, as the README says: the chart in its own namespace, the sweeper in Airflow's, the
+    // image under the name the archive gives it (a mirror's name goes into the same two values).
     let chart = chart_dir().display().to_string();
+    let (repository, tag) = image_tests::split_reference(&image.reference);
     let sets = [
+        format!("image.repository={repository}"),
+        format!("image.tag={tag}"),
         format!("sweeper.namespace={airflow}"),
         format!("targetNamespaces={{{airflow}}}"),
         format!("owners={{{worker}}}"),
@@ -377,7 +400,8 @@ async fn user_path(airflow: String, ns: String, release: String, dir: PathBuf) {
     }
 
     // 1. The chart's default: a dry run that names the two zombies and keeps the live pods.
-    let (code, report, stderr) = run_like_the_cronjob(&airflow, &cronjob, &dir);
+    let (code, report, stderr) =
+        run_like_the_cronjob(&airflow, &cronjob, &image, &dir.join("job-dry-run"));
     assert_eq!(code, 0, "dry run failed:\n{stderr}");
     assert_eq!(report["dry_run"], true);
     expect(
@@ -420,7 +444,8 @@ async fn user_path(airflow: String, ns: String, release: String, dir: PathBuf) {
         "sweeper.delete=true",
     ]);
     assert!(o.ok, "helm upgrade: {}", o.stderr);
-    let (code, report, stderr) = run_like_the_cronjob(&airflow, &cronjob, &dir);
+    let (code, report, stderr) =
+        run_like_the_cronjob(&airflow, &cronjob, &image, &dir.join("job-delete"));
     assert_eq!(code, 0, "the deleting run failed:\n{stderr}");
     assert_eq!(report["dry_run"], false);
     expect(

@@ -145,6 +145,119 @@ pub fn unpack(arch: &str, dir: &Path) -> Unpacked {
     }
 }
 
+/// The image's name in the archive: the `org.opencontainers.image.ref.name` annotation of its
+/// `index.json` (`make image` writes IMAGE_REF there: the chart's default `image.repository` at the
+/// workspace version). What a registry client or `ctr images import` names the image.
+pub fn reference() -> String {
+    let out = run(Command::new("tar")
+        .arg("-xOf")
+        .arg(archive())
+        .arg("index.json"));
+    let index: Value = serde_json::from_slice(&out.stdout).expect("index.json is JSON");
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("index.json has manifests")
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "{}: one named image expected, index.json says {index}",
+        archive().display()
+    );
+    names[0].to_owned()
+}
+
+/// (repository, tag) of an image reference `repository:tag` (a registry's port is not a tag).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => panic!("{reference:?} has no tag"),
+    }
+}
+
+/// The image's platform for this machine, as a runtime picks it from the index.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("the image has no platform for {other}"),
+    }
+}
+
+// ---- running what ships as a cluster runs it ---------------------------------------------------
+// No container engine runs here: the runtime's and the kubelet's work done by hand, on the image's own
+// root filesystem, binaries and user.
+
+/// Where the kubelet mounts a pod's ServiceAccount token, the cluster CA and the namespace.
+pub const SA_DIR: &str = "var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The local kube-apiserver as a pod reaches it: its port on 127.0.0.1 (KUBERNETES_SERVICE_HOST/PORT)
+/// and the CA that signed its serving certificate (PEM), from the test env file.
+pub struct Apiserver {
+    pub port: u16,
+    pub ca: Vec<u8>,
+}
+
+pub fn apiserver() -> Apiserver {
+    let env = testsupport::env();
+    let url = env.var("APISERVER_URL");
+    let port = url
+        .strip_prefix("https://127.0.0.1:")
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| {
+            panic!("APISERVER_URL={url}: the in-cluster config needs the apiserver on https://127.0.0.1:PORT")
+        });
+    let ca_path = env.var("APISERVER_CA_CERT");
+    let ca = std::fs::read(ca_path).unwrap_or_else(|e| panic!("APISERVER_CA_CERT={ca_path}: {e}"));
+    Apiserver { port, ca }
+}
+
+/// What the kubelet does for one container: a copy of the image's root filesystem `image_rootfs` at
+/// `into` (each container gets its own), with `token` (a TokenRequest token of the pod's
+/// ServiceAccount; None when the pod mounts none), the CA and `namespace` at [`SA_DIR`]. Returns `into`.
+pub fn pod_rootfs(
+    image_rootfs: &Path,
+    into: &Path,
+    namespace: &str,
+    token: Option<&str>,
+    ca: &[u8],
+) -> PathBuf {
+    run(Command::new("cp").arg("-a").arg(image_rootfs).arg(into));
+    if let Some(token) = token {
+        let d = into.join(SA_DIR);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("token"), token.trim()).unwrap();
+        std::fs::write(d.join("ca.crt"), ca).unwrap();
+        std::fs::write(d.join("namespace"), namespace).unwrap();
+    }
+    into.to_path_buf()
+}
+
+/// `args` run from `rootfs` as `uid:gid` the way a runtime starts a container: `unshare` with a mount
+/// and a PID namespace, `rootfs` as `/`, an environment holding only what the kubelet adds for the
+/// API (KUBERNETES_SERVICE_HOST/PORT at `apiserver_port` on 127.0.0.1); the caller adds the
+/// container's env.
+pub fn container(rootfs: &Path, apiserver_port: u16, uid: u32, gid: u32, args: &[&str]) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--pid", "--fork", "--kill-child"])
+        .arg(format!("--root={}", rootfs.display()))
+        .args(["--setuid", &uid.to_string(), "--setgid", &gid.to_string()])
+        .args(args)
+        .env_clear()
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", apiserver_port.to_string());
+    c
+}
+
+/// [`container`] as the image's user ([`NONROOT`]), with `RUST_LOG=info`.
+pub fn in_pod(rootfs: &Path, apiserver_port: u16, args: &[&str]) -> Command {
+    let mut c = container(rootfs, apiserver_port, NONROOT, NONROOT, args);
+    c.env("RUST_LOG", "info");
+    c
+}
+
 /// What the ELF header of a binary says: its machine and whether it asks for a program interpreter
 /// (PT_INTERP: a dynamic loader, which an image without libc lacks).
 #[derive(Debug, PartialEq, Eq)]
@@ -194,6 +307,22 @@ mod tests {
         if cfg!(target_arch = "x86_64") {
             assert_eq!(e.machine, elf_machine("amd64"));
         }
+    }
+
+    #[test]
+    fn split_reference_keeps_a_registry_port() {
+        assert_eq!(
+            split_reference("ghcr.io/kpo-sweeper/kpo-sweeper:0.1.0"),
+            ("ghcr.io/kpo-sweeper/kpo-sweeper", "0.1.0")
+        );
+        assert_eq!(
+            split_reference("registry.local:5000/kpo-sweeper:1.2.3"),
+            ("registry.local:5000/kpo-sweeper", "1.2.3")
+        );
+        assert!(
+            std::panic::catch_unwind(|| split_reference("registry.local:5000/kpo-sweeper"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -39,7 +39,6 @@ const OWNER: &str = "system:serviceaccount:airflow:airflow-worker";
 /// The upstream DAG of apache/airflow#58968 and a manual run of it.
 const UPSTREAM_DAG: &str = "kpo_zombie_dag";
 const UPSTREAM_RUN: &str = "manual__2025-12-02T10:00:00+00:00";
-const SA_DIR: &str = "var/run/secrets/kubernetes.io/serviceaccount";
 
 fn scratch(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -211,31 +210,6 @@ fn arm64_binaries_run_under_qemu() {
 
 // ---- the three binaries, in cluster ---------------------------------------------------------------
 
-/// The apiserver's port and CA (PEM), from the test kubeconfig.
-fn apiserver() -> (u16, Vec<u8>) {
-    let kc = kube::config::Kubeconfig::read_from(&testsupport::env().kubeconfig).unwrap();
-    let cluster = kc.clusters[0].cluster.as_ref().expect("a cluster");
-    let server = cluster.server.as_deref().expect("server");
-    let port = server
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("no port in {server}"));
-    assert!(
-        server.starts_with("https://127.0.0.1:"),
-        "the in-cluster config needs the apiserver on 127.0.0.1: {server}"
-    );
-    let ca = if let Some(path) = &cluster.certificate_authority {
-        std::fs::read(path).unwrap()
-    } else {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .decode(cluster.certificate_authority_data.as_deref().expect("a CA"))
-            .unwrap()
-    };
-    (port, ca)
-}
-
 /// The `listen=` and `metrics=` addresses of the webhook's "serving" log line (text format): it binds
 /// port 0 and says which ports it got (no bind-then-release race).
 fn bound_ports(log: &str) -> Option<(u16, u16)> {
@@ -249,18 +223,8 @@ fn bound_ports(log: &str) -> Option<(u16, u16)> {
     Some((port("listen=")?, port("metrics=")?))
 }
 
-/// What the kubelet does for a pod: a token of `sa` (TokenRequest), the CA and the namespace at the
-/// well-known path of a copy of `rootfs`; returns that copy (its own root filesystem, as each
-/// container gets its own).
-async fn pod_rootfs(
-    client: &Client,
-    image: &Path,
-    into: &Path,
-    ns: &str,
-    sa: &str,
-    ca: &[u8],
-) -> PathBuf {
-    run(Command::new("cp").arg("-a").arg(image).arg(into));
+/// A TokenRequest token of ServiceAccount `ns/sa`, as the kubelet requests one for a pod.
+async fn token(client: &Client, ns: &str, sa: &str) -> String {
     let tr = TokenRequest {
         spec: Some(TokenRequestSpec {
             audiences: None,
@@ -269,33 +233,26 @@ async fn pod_rootfs(
         }),
         ..TokenRequest::default()
     };
-    let token = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
         .create_token_request(sa, &PostParams::default(), &tr)
         .await
         .unwrap_or_else(|e| panic!("TokenRequest for {ns}/{sa}: {e}"))
         .status
         .and_then(|s| s.token)
-        .expect("a token");
-    let d = into.join(SA_DIR);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("token"), token).unwrap();
-    std::fs::write(d.join("ca.crt"), ca).unwrap();
-    std::fs::write(d.join("namespace"), ns).unwrap();
-    into.to_path_buf()
+        .expect("a token")
 }
 
-/// `unshare` running `args` from `rootfs` as 65532, with the in-cluster environment only.
-fn in_pod(rootfs: &Path, apiserver_port: u16, args: &[&str]) -> Command {
-    let mut c = Command::new("unshare");
-    c.args(["--mount", "--pid", "--fork", "--kill-child"])
-        .arg(format!("--root={}", rootfs.display()))
-        .args(["--setuid", "65532", "--setgid", "65532"])
-        .args(args)
-        .env_clear()
-        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", apiserver_port.to_string())
-        .env("RUST_LOG", "info");
-    c
+/// [`pod_rootfs`] for a container of ServiceAccount `ns/sa`.
+async fn sa_rootfs(
+    client: &Client,
+    image: &Path,
+    into: &Path,
+    ns: &str,
+    sa: &str,
+    ca: &[u8],
+) -> PathBuf {
+    let token = token(client, ns, sa).await;
+    pod_rootfs(image, into, ns, Some(&token), ca)
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -457,14 +414,14 @@ async fn certs_webhook_and_sweeper_run_in_cluster_from_the_rootfs() {
 }
 
 async fn in_cluster(client: &Client, ns: &str, mwc: &str, dir: &Path) {
-    let (api_port, ca) = apiserver();
+    let Apiserver { port: api_port, ca } = apiserver();
     let secret = "kpo-sweeper-webhook-tls";
     let image = unpack("amd64", &dir.join("image"));
     rbac(client, ns, secret, mwc).await;
     webhook_config(client, mwc, ns).await;
 
     // certs: the Secret and the caBundle, as the certs Job's ServiceAccount.
-    let certs_root = pod_rootfs(
+    let certs_root = sa_rootfs(
         client,
         &image.rootfs,
         &dir.join("certs"),
@@ -514,7 +471,7 @@ async fn in_cluster(client: &Client, ns: &str, mwc: &str, dir: &Path) {
     assert_eq!(bundle.0, data["ca.crt"].0, "caBundle is the Secret's CA");
 
     // The webhook, on the Secret's files (where a Secret volume would put them), as 65532.
-    let webhook_root = pod_rootfs(
+    let webhook_root = sa_rootfs(
         client,
         &image.rootfs,
         &dir.join("webhook"),
@@ -635,7 +592,7 @@ async fn in_cluster(client: &Client, ns: &str, mwc: &str, dir: &Path) {
     );
 
     // The sweeper, as its CronJob runs it: in-cluster, its own ServiceAccount, the DB URL.
-    let sweeper_root = pod_rootfs(
+    let sweeper_root = sa_rootfs(
         client,
         &image.rootfs,
         &dir.join("sweeper"),
