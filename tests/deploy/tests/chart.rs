@@ -231,6 +231,23 @@ fn one_image_reference_everywhere() {
         workflow.contains("IMAGE: ghcr.io/${{ needs.version.outputs.owner }}/kpo-sweeper\n"),
         "the release workflow pushes another repository than ghcr.io/<owner>/kpo-sweeper"
     );
+    // The packaged chart's default image is the pushed one, whoever owns the repository: the
+    // workflow rewrites values.yaml's line (and checks it did) before `helm package`.
+    let rewrite = r#"sed -i "s|^  repository: ghcr.io/kpo-sweeper/kpo-sweeper\$|  repository: $IMAGE|" manifests/chart/values.yaml"#;
+    let package = workflow.find("helm package manifests/chart");
+    assert!(
+        workflow.find(rewrite).is_some_and(|at| Some(at) < package),
+        "the release workflow must rewrite the chart's image.repository before helm package"
+    );
+    let values = std::fs::read_to_string(chart_dir().join("values.yaml")).unwrap();
+    assert_eq!(
+        values
+            .lines()
+            .filter(|l| *l == "  repository: ghcr.io/kpo-sweeper/kpo-sweeper")
+            .count(),
+        1,
+        "values.yaml's image.repository line is what the release workflow rewrites"
+    );
 }
 
 fn collect_images(v: &Value, out: &mut Vec<String>) {
