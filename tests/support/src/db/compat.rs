@@ -321,8 +321,8 @@ impl TestDb {
         if c.has_table("dag_version")
             && !self
                 .exists(
-                    "SELECT COUNT(*) FROM dag_version WHERE id = ?uuid",
-                    vec![Arg::Uuid(version_id.clone())],
+                    "SELECT COUNT(*) FROM dag_version WHERE dag_id = ?",
+                    vec![Arg::Str(dag.clone())],
                 )
                 .await
         {
@@ -463,6 +463,14 @@ impl TestDb {
                 Val::Sql(sql) => marks.push(sql.to_owned()),
                 Val::Arg(a) => {
                     let ty = &cols[&col].data_type;
+                    // SQLAlchemy's Uuid without a native type is CHAR(32), hex without dashes
+                    // (3.x on MariaDB: dag_version.id and the columns that refer to it).
+                    let a = match a {
+                        Arg::Uuid(u) if d == Dialect::My && ty == "char" => {
+                            Arg::Str(u.replace('-', ""))
+                        }
+                        other => other,
+                    };
                     marks.push(match d {
                         Dialect::Pg if ty != "USER-DEFINED" && ty != "ARRAY" => {
                             format!("CAST(? AS {ty})")
