@@ -93,10 +93,10 @@ CREATE TABLE `ab_user` (
   `created_by_fk` int(11) DEFAULT NULL,
   `changed_by_fk` int(11) DEFAULT NULL,
   PRIMARY KEY (`id`),
-  UNIQUE KEY `ab_user_username_uq` (`username`),
   UNIQUE KEY `ab_user_email_uq` (`email`),
-  KEY `ab_user_created_by_fk_fkey` (`created_by_fk`),
+  UNIQUE KEY `ab_user_username_uq` (`username`),
   KEY `ab_user_changed_by_fk_fkey` (`changed_by_fk`),
+  KEY `ab_user_created_by_fk_fkey` (`created_by_fk`),
   CONSTRAINT `ab_user_changed_by_fk_fkey` FOREIGN KEY (`changed_by_fk`) REFERENCES `ab_user` (`id`),
   CONSTRAINT `ab_user_created_by_fk_fkey` FOREIGN KEY (`created_by_fk`) REFERENCES `ab_user` (`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -196,8 +196,8 @@ CREATE TABLE `dag` (
   `next_dagrun_data_interval_end` timestamp(6) NULL DEFAULT NULL,
   `next_dagrun_create_after` timestamp(6) NULL DEFAULT NULL,
   PRIMARY KEY (`dag_id`),
-  KEY `idx_root_dag_id` (`root_dag_id`),
-  KEY `idx_next_dagrun_create_after` (`next_dagrun_create_after`)
+  KEY `idx_next_dagrun_create_after` (`next_dagrun_create_after`),
+  KEY `idx_root_dag_id` (`root_dag_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `dag_code`;
@@ -258,12 +258,12 @@ CREATE TABLE `dag_run` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `dag_run_dag_id_execution_date_key` (`dag_id`,`execution_date`),
   UNIQUE KEY `dag_run_dag_id_run_id_key` (`dag_id`,`run_id`),
-  KEY `task_instance_log_template_id_fkey` (`log_template_id`),
-  KEY `idx_last_scheduling_decision` (`last_scheduling_decision`),
-  KEY `idx_dag_run_dag_id` (`dag_id`),
   KEY `dag_id_state` (`dag_id`,`state`),
+  KEY `idx_dag_run_dag_id` (`dag_id`),
   KEY `idx_dag_run_queued_dags` (`state`,`dag_id`),
   KEY `idx_dag_run_running_dags` (`state`,`dag_id`),
+  KEY `idx_last_scheduling_decision` (`last_scheduling_decision`),
+  KEY `task_instance_log_template_id_fkey` (`log_template_id`),
   CONSTRAINT `task_instance_log_template_id_fkey` FOREIGN KEY (`log_template_id`) REFERENCES `log_template` (`id`) ON DELETE NO ACTION
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
@@ -326,8 +326,8 @@ CREATE TABLE `dagrun_dataset_event` (
   `dag_run_id` int(11) NOT NULL,
   `event_id` int(11) NOT NULL,
   PRIMARY KEY (`dag_run_id`,`event_id`),
-  KEY `idx_dagrun_dataset_events_event_id` (`event_id`),
   KEY `idx_dagrun_dataset_events_dag_run_id` (`dag_run_id`),
+  KEY `idx_dagrun_dataset_events_event_id` (`event_id`),
   CONSTRAINT `dagrun_dataset_event_dag_run_id_fkey` FOREIGN KEY (`dag_run_id`) REFERENCES `dag_run` (`id`) ON DELETE CASCADE,
   CONSTRAINT `dagrun_dataset_event_event_id_fkey` FOREIGN KEY (`event_id`) REFERENCES `dataset_event` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -401,9 +401,9 @@ CREATE TABLE `job` (
   `hostname` varchar(500) DEFAULT NULL,
   `unixname` varchar(1000) DEFAULT NULL,
   PRIMARY KEY (`id`),
+  KEY `idx_job_dag_id` (`dag_id`),
   KEY `idx_job_state_heartbeat` (`state`,`latest_heartbeat`),
-  KEY `job_type_heart` (`job_type`,`latest_heartbeat`),
-  KEY `idx_job_dag_id` (`dag_id`)
+  KEY `job_type_heart` (`job_type`,`latest_heartbeat`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `log`;
@@ -420,9 +420,9 @@ CREATE TABLE `log` (
   `owner` varchar(500) DEFAULT NULL,
   `extra` text DEFAULT NULL,
   PRIMARY KEY (`id`),
-  KEY `idx_log_event` (`event`),
   KEY `idx_log_dag` (`dag_id`),
-  KEY `idx_log_dttm` (`dttm`)
+  KEY `idx_log_dttm` (`dttm`),
+  KEY `idx_log_event` (`event`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `log_template`;
@@ -557,14 +557,14 @@ CREATE TABLE `task_instance` (
   `next_method` varchar(1000) DEFAULT NULL,
   `next_kwargs` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`next_kwargs`)),
   PRIMARY KEY (`dag_id`,`task_id`,`run_id`,`map_index`),
-  KEY `ti_trigger_id` (`trigger_id`),
   KEY `ti_dag_run` (`dag_id`,`run_id`),
-  KEY `ti_pool` (`pool`,`state`,`priority_weight`),
-  KEY `ti_state_lkp` (`dag_id`,`task_id`,`run_id`,`state`),
-  KEY `ti_job_id` (`job_id`),
-  KEY `ti_state` (`state`),
-  KEY `ti_state_incl_start_date` (`dag_id`,`task_id`,`state`),
   KEY `ti_dag_state` (`dag_id`,`state`),
+  KEY `ti_job_id` (`job_id`),
+  KEY `ti_pool` (`pool`,`state`,`priority_weight`),
+  KEY `ti_state_incl_start_date` (`dag_id`,`task_id`,`state`),
+  KEY `ti_state_lkp` (`dag_id`,`task_id`,`run_id`,`state`),
+  KEY `ti_state` (`state`),
+  KEY `ti_trigger_id` (`trigger_id`),
   CONSTRAINT `task_instance_dag_run_fkey` FOREIGN KEY (`dag_id`, `run_id`) REFERENCES `dag_run` (`dag_id`, `run_id`) ON DELETE CASCADE,
   CONSTRAINT `task_instance_trigger_id_fkey` FOREIGN KEY (`trigger_id`) REFERENCES `trigger` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -599,8 +599,8 @@ CREATE TABLE `task_map` (
   `length` int(11) NOT NULL,
   `keys` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`keys`)),
   PRIMARY KEY (`dag_id`,`task_id`,`run_id`,`map_index`),
-  CONSTRAINT `task_map_task_instance_fkey` FOREIGN KEY (`dag_id`, `task_id`, `run_id`, `map_index`) REFERENCES `task_instance` (`dag_id`, `task_id`, `run_id`, `map_index`) ON DELETE CASCADE ON UPDATE CASCADE,
-  CONSTRAINT `ck_task_map_task_map_length_not_negative` CHECK (`length` >= 0)
+  CONSTRAINT `ck_task_map_task_map_length_not_negative` CHECK (`length` >= 0),
+  CONSTRAINT `task_map_task_instance_fkey` FOREIGN KEY (`dag_id`, `task_id`, `run_id`, `map_index`) REFERENCES `task_instance` (`dag_id`, `task_id`, `run_id`, `map_index`) ON DELETE CASCADE ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `task_outlet_dataset_reference`;
@@ -677,8 +677,8 @@ CREATE TABLE `xcom` (
   `value` blob DEFAULT NULL,
   `timestamp` timestamp(6) NOT NULL,
   PRIMARY KEY (`dag_run_id`,`task_id`,`map_index`,`key`),
-  KEY `idx_xcom_task_instance` (`dag_id`,`task_id`,`run_id`,`map_index`),
   KEY `idx_xcom_key` (`key`),
+  KEY `idx_xcom_task_instance` (`dag_id`,`task_id`,`run_id`,`map_index`),
   CONSTRAINT `xcom_task_instance_fkey` FOREIGN KEY (`dag_id`, `task_id`, `run_id`, `map_index`) REFERENCES `task_instance` (`dag_id`, `task_id`, `run_id`, `map_index`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;

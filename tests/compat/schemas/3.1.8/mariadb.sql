@@ -63,8 +63,8 @@ CREATE TABLE `asset_alias_asset` (
   `alias_id` int(11) NOT NULL,
   `asset_id` int(11) NOT NULL,
   PRIMARY KEY (`alias_id`,`asset_id`),
-  KEY `idx_asset_alias_asset_asset_id` (`asset_id`),
   KEY `idx_asset_alias_asset_alias_id` (`alias_id`),
+  KEY `idx_asset_alias_asset_asset_id` (`asset_id`),
   CONSTRAINT `asset_alias_asset_alias_id_fkey` FOREIGN KEY (`alias_id`) REFERENCES `asset_alias` (`id`) ON DELETE CASCADE,
   CONSTRAINT `asset_alias_asset_asset_id_fkey` FOREIGN KEY (`asset_id`) REFERENCES `asset` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -76,8 +76,8 @@ CREATE TABLE `asset_alias_asset_event` (
   `alias_id` int(11) NOT NULL,
   `event_id` int(11) NOT NULL,
   PRIMARY KEY (`alias_id`,`event_id`),
-  KEY `idx_asset_alias_asset_event_event_id` (`event_id`),
   KEY `idx_asset_alias_asset_event_alias_id` (`alias_id`),
+  KEY `idx_asset_alias_asset_event_event_id` (`event_id`),
   CONSTRAINT `asset_alias_asset_event_alias_id_fkey` FOREIGN KEY (`alias_id`) REFERENCES `asset_alias` (`id`) ON DELETE CASCADE,
   CONSTRAINT `asset_alias_asset_event_event_id_fkey` FOREIGN KEY (`event_id`) REFERENCES `asset_event` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -337,16 +337,16 @@ CREATE TABLE `dag_run` (
   `span_status` varchar(250) NOT NULL DEFAULT 'not_started',
   `created_dag_version_id` char(32) DEFAULT NULL,
   PRIMARY KEY (`id`),
-  UNIQUE KEY `dag_run_dag_id_run_id_key` (`dag_id`,`run_id`),
   UNIQUE KEY `dag_run_dag_id_logical_date_key` (`dag_id`,`logical_date`),
-  KEY `task_instance_log_template_id_fkey` (`log_template_id`),
-  KEY `dag_run_backfill_id_fkey` (`backfill_id`),
+  UNIQUE KEY `dag_run_dag_id_run_id_key` (`dag_id`,`run_id`),
   KEY `created_dag_version_id_fkey` (`created_dag_version_id`),
-  KEY `idx_dag_run_run_after` (`run_after`),
-  KEY `idx_dag_run_queued_dags` (`state`,`dag_id`),
-  KEY `idx_dag_run_dag_id` (`dag_id`),
   KEY `dag_id_state` (`dag_id`,`state`),
+  KEY `dag_run_backfill_id_fkey` (`backfill_id`),
+  KEY `idx_dag_run_dag_id` (`dag_id`),
+  KEY `idx_dag_run_queued_dags` (`state`,`dag_id`),
+  KEY `idx_dag_run_run_after` (`run_after`),
   KEY `idx_dag_run_running_dags` (`state`,`dag_id`),
+  KEY `task_instance_log_template_id_fkey` (`log_template_id`),
   CONSTRAINT `created_dag_version_id_fkey` FOREIGN KEY (`created_dag_version_id`) REFERENCES `dag_version` (`id`) ON DELETE SET NULL,
   CONSTRAINT `dag_run_backfill_id_fkey` FOREIGN KEY (`backfill_id`) REFERENCES `backfill` (`id`),
   CONSTRAINT `task_instance_log_template_id_fkey` FOREIGN KEY (`log_template_id`) REFERENCES `log_template` (`id`) ON DELETE NO ACTION
@@ -464,8 +464,8 @@ CREATE TABLE `dagrun_asset_event` (
   `dag_run_id` int(11) NOT NULL,
   `event_id` int(11) NOT NULL,
   PRIMARY KEY (`dag_run_id`,`event_id`),
-  KEY `idx_dagrun_asset_events_event_id` (`event_id`),
   KEY `idx_dagrun_asset_events_dag_run_id` (`dag_run_id`),
+  KEY `idx_dagrun_asset_events_event_id` (`event_id`),
   CONSTRAINT `dagrun_asset_event_dag_run_id_fkey` FOREIGN KEY (`dag_run_id`) REFERENCES `dag_run` (`id`) ON DELETE CASCADE,
   CONSTRAINT `dagrun_asset_event_event_id_fkey` FOREIGN KEY (`event_id`) REFERENCES `asset_event` (`id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -481,9 +481,9 @@ CREATE TABLE `deadline` (
   `callback_state` varchar(20) DEFAULT NULL,
   `trigger_id` int(11) DEFAULT NULL,
   PRIMARY KEY (`id`),
+  KEY `deadline_callback_state_time_idx` (`callback_state`,`deadline_time`),
   KEY `deadline_dagrun_id_fkey` (`dagrun_id`),
   KEY `deadline_trigger_id_fkey` (`trigger_id`),
-  KEY `deadline_callback_state_time_idx` (`callback_state`,`deadline_time`),
   CONSTRAINT `deadline_dagrun_id_fkey` FOREIGN KEY (`dagrun_id`) REFERENCES `dag_run` (`id`) ON DELETE CASCADE,
   CONSTRAINT `deadline_trigger_id_fkey` FOREIGN KEY (`trigger_id`) REFERENCES `trigger` (`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
@@ -536,9 +536,9 @@ CREATE TABLE `job` (
   `hostname` varchar(500) DEFAULT NULL,
   `unixname` varchar(1000) DEFAULT NULL,
   PRIMARY KEY (`id`),
-  KEY `job_type_heart` (`job_type`,`latest_heartbeat`),
+  KEY `idx_job_dag_id` (`dag_id`),
   KEY `idx_job_state_heartbeat` (`state`,`latest_heartbeat`),
-  KEY `idx_job_dag_id` (`dag_id`)
+  KEY `job_type_heart` (`job_type`,`latest_heartbeat`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `log`;
@@ -558,9 +558,9 @@ CREATE TABLE `log` (
   `extra` text DEFAULT NULL,
   `try_number` int(11) DEFAULT NULL,
   PRIMARY KEY (`id`),
-  KEY `idx_log_task_instance` (`dag_id`,`task_id`,`run_id`,`map_index`,`try_number`),
   KEY `idx_log_dttm` (`dttm`),
-  KEY `idx_log_event` (`event`)
+  KEY `idx_log_event` (`event`),
+  KEY `idx_log_task_instance` (`dag_id`,`task_id`,`run_id`,`map_index`,`try_number`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `log_template`;
@@ -680,13 +680,13 @@ CREATE TABLE `task_instance` (
   PRIMARY KEY (`id`),
   UNIQUE KEY `task_instance_composite_key` (`dag_id`,`task_id`,`run_id`,`map_index`),
   KEY `task_instance_dag_version_id_fkey` (`dag_version_id`),
-  KEY `ti_dag_state` (`dag_id`,`state`),
-  KEY `ti_trigger_id` (`trigger_id`),
-  KEY `ti_state_lkp` (`dag_id`,`task_id`,`run_id`,`state`),
   KEY `ti_dag_run` (`dag_id`,`run_id`),
+  KEY `ti_dag_state` (`dag_id`,`state`),
   KEY `ti_heartbeat` (`last_heartbeat_at`),
-  KEY `ti_state` (`state`),
   KEY `ti_pool` (`pool`,`state`,`priority_weight`),
+  KEY `ti_state_lkp` (`dag_id`,`task_id`,`run_id`,`state`),
+  KEY `ti_state` (`state`),
+  KEY `ti_trigger_id` (`trigger_id`),
   CONSTRAINT `task_instance_dag_run_fkey` FOREIGN KEY (`dag_id`, `run_id`) REFERENCES `dag_run` (`dag_id`, `run_id`) ON DELETE CASCADE,
   CONSTRAINT `task_instance_dag_version_id_fkey` FOREIGN KEY (`dag_version_id`) REFERENCES `dag_version` (`id`),
   CONSTRAINT `task_instance_trigger_id_fkey` FOREIGN KEY (`trigger_id`) REFERENCES `trigger` (`id`) ON DELETE CASCADE
@@ -762,8 +762,8 @@ CREATE TABLE `task_map` (
   `length` int(11) NOT NULL,
   `keys` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`keys`)),
   PRIMARY KEY (`dag_id`,`task_id`,`run_id`,`map_index`),
-  CONSTRAINT `task_map_task_instance_fkey` FOREIGN KEY (`dag_id`, `task_id`, `run_id`, `map_index`) REFERENCES `task_instance` (`dag_id`, `task_id`, `run_id`, `map_index`) ON DELETE CASCADE ON UPDATE CASCADE,
-  CONSTRAINT `ck_task_map_task_map_length_not_negative` CHECK (`length` >= 0)
+  CONSTRAINT `ck_task_map_task_map_length_not_negative` CHECK (`length` >= 0),
+  CONSTRAINT `task_map_task_instance_fkey` FOREIGN KEY (`dag_id`, `task_id`, `run_id`, `map_index`) REFERENCES `task_instance` (`dag_id`, `task_id`, `run_id`, `map_index`) ON DELETE CASCADE ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_bin;
 /*!40101 SET character_set_client = @saved_cs_client */;
 DROP TABLE IF EXISTS `task_outlet_asset_reference`;
