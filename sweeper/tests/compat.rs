@@ -9,7 +9,7 @@
 //! pod's label).
 //!
 //! Rows 6 (too-young) and 7 (terminating) are not here: they are decided from the pod alone,
-//! before any read of the database, and are covered by e2e.rs and safety.rs.
+//! before any read of the database; e2e.rs and safety.rs cover them.
 //!
 //! Here and not in a crate of its own: the matrix runs the `sweeper` binary Cargo builds for this
 //! package's tests (`CARGO_BIN_EXE_sweeper`) with the harness of `common`.
