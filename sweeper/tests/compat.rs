@@ -2,11 +2,12 @@
 //! PostgreSQL and on MariaDB where the release migrates there, loaded from the schema dump
 //! `tests/compat/generate` committed (no Airflow at test time), then the decision table's rows
 //! judged by the real `sweeper` binary against KPO pods on the real kube-apiserver: every row
-//! that reads the database (8–15), the rows before it that a pod alone decides (1–5), the
-//! candidates' rows query (row 9's evidence, looked up by a rebuilt run_id, through `dag_run`,
-//! by the task's or the DAG's rows) and each batch's re-read before the deletes, and the release's
-//! `try_number` semantics (bumped at start in 2.0–2.9: a deferred TI's column reads one below its
-//! pod's label).
+//! that reads the database (8–15), the rows before it that a pod alone decides (1–5), every
+//! terminal state and the active ones around them, the candidates' rows query (row 9's evidence for
+//! candidates of each shape: an Airflow run_id, a user's run_id, a hashed task_id, a hashed dag_id,
+//! a mapped TI; the outcome is checked, not which lookup served it) and each batch's re-read before
+//! the deletes, and the release's `try_number` semantics (bumped at start in 2.0–2.9: a deferred
+//! TI's column reads one below its pod's label).
 //!
 //! Rows 6 (too-young) and 7 (terminating) are not here: they are decided from the pod alone,
 //! before any read of the database; e2e.rs and safety.rs cover them.
@@ -20,6 +21,8 @@ mod common;
 
 use std::time::Instant;
 
+use sqlx::Connection;
+
 use common::*;
 use testsupport::{CompatEngine, TiSpec, fresh_db_from_dump};
 
@@ -30,8 +33,28 @@ const USER_RUN: &str = "nightly rebuild: customer A/B";
 const DAG: &str = "compat_dag";
 
 async fn matrix(release: &str, engine: CompatEngine) {
+    matrix_after(release, engine, false).await;
+}
+
+/// [`matrix`]; with `mysql8_state`, on MariaDB, `task_instance.state` first takes a collation like
+/// MySQL 8's default ([`MYSQL8_STATE`]).
+async fn matrix_after(release: &str, engine: CompatEngine, mysql8_state: bool) {
     let t0 = Instant::now();
     let db = fresh_db_from_dump(release, engine).await;
+    if mysql8_state {
+        db.raw(MYSQL8_STATE).await;
+        let mut c = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
+        let coll: String = sqlx::query_scalar(
+            "SELECT CAST(COLLATION_NAME AS CHAR) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'task_instance' \
+             AND COLUMN_NAME = 'state'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(coll, "utf8mb3_unicode_nopad_ci");
+        let _ = c.close().await;
+    }
     let loaded = t0.elapsed();
     let c = db.compat().expect("a release's schema").clone();
     let s = Scenario::with_db(&format!("compat-{}", release.replace('.', "-")), db).await;
@@ -85,9 +108,9 @@ async fn matrix(release: &str, engine: CompatEngine) {
     .await;
     want.push(("unknown-dag", "keep", "unknown-dag", "none"));
 
-    // Row 9, each way the candidates' rows query finds the row: an Airflow run_id (rebuilt from
-    // the label), a user's run_id (through dag_run), a hashed task_id (the DAG's rows), a hashed
-    // dag_id (its raw id from the dag table), a mapped TI.
+    // Row 9 for candidates of each shape the candidates' rows query handles: an Airflow run_id
+    // (rebuilt from the label), a user's run_id (hashed: through dag_run, else the task's rows), a
+    // hashed task_id (the DAG's rows), a hashed dag_id (its raw id from the dag table), a mapped TI.
     let long_task = format!("load_{}", "partition_".repeat(7));
     let long_dag = format!("compat_{}", "very_long_dag_name_".repeat(4));
     let done = [
@@ -108,6 +131,9 @@ async fn matrix(release: &str, engine: CompatEngine) {
             "done-mapped",
             ti("mapped").map_index(2).state(Some("success")),
         ),
+        // The other terminal states.
+        ("done-skipped", ti("skipped").state(Some("skipped"))),
+        ("done-removed", ti("removed").state(Some("removed"))),
     ];
     // A live TI beside each, on the same task or DAG: only the finished row may be read as over.
     s.db.insert_ti(&ti("mapped").map_index(0)).await;
@@ -151,6 +177,13 @@ async fn matrix(release: &str, engine: CompatEngine) {
     s.db.insert_ti(&live).await;
     s.pod("live", &live, Stamping::Ours).await;
     want.push(("live", "keep", "active", "none"));
+    // Active states between and around the terminal ones: kept at the same try.
+    for (name, state) in [("up-for-retry", Some("up_for_retry")), ("cleared", None)] {
+        let row = ti(&name.replace('-', "_")).state(state);
+        s.db.insert_ti(&row).await;
+        s.pod(name, &row, Stamping::Ours).await;
+        want.push((name, "keep", "active", "none"));
+    }
     let retried = ti("retried").try_number(2);
     s.db.insert_ti(&retried).await;
     s.pod("retried-1", &retried.clone().try_number(1), Stamping::Ours)
@@ -283,4 +316,22 @@ releases! {
     airflow_3_1_8_postgres airflow_3_1_8_mariadb => "3.1.8";
     airflow_3_2_2_postgres airflow_3_2_2_mariadb => "3.2.2";
     airflow_3_3_2_postgres airflow_3_3_2_mariadb => "3.3.2";
+}
+
+/// MySQL 8 gives `task_instance.state` the database's collation, `utf8mb4_0900_ai_ci` by default:
+/// case-insensitive and NO PAD, where MariaDB's `utf8mb3_bin` here compares bytes. MariaDB 10.11 has
+/// no 0900 collations; `utf8mb3_unicode_nopad_ci` is case-insensitive and NO PAD too. The sweeper's
+/// ranges of `state` between the terminal values must read the same rows in it (one release per
+/// try_number semantics).
+const MYSQL8_STATE: &str = "ALTER TABLE task_instance MODIFY state VARCHAR(20) \
+                            CHARACTER SET utf8mb3 COLLATE utf8mb3_unicode_nopad_ci";
+
+#[tokio::test]
+async fn airflow_2_9_3_mariadb_case_insensitive_state() {
+    matrix_after("2.9.3", CompatEngine::MariaDb, true).await;
+}
+
+#[tokio::test]
+async fn airflow_3_3_2_mariadb_case_insensitive_state() {
+    matrix_after("3.3.2", CompatEngine::MariaDb, true).await;
 }
