@@ -42,9 +42,13 @@ pub enum Stamping {
 
 impl Scenario {
     pub async fn new(prefix: &str, kind: DbKind) -> Scenario {
+        Scenario::with_db(prefix, testsupport::fresh_db(kind).await).await
+    }
+
+    /// A scenario on a database the test made (a release's schema loaded from its dump).
+    pub async fn with_db(prefix: &str, db: TestDb) -> Scenario {
         let client = testsupport::client().await;
         let ns = testsupport::fresh_namespace(&client, prefix).await;
-        let db = testsupport::fresh_db(kind).await;
         let _pods = testsupport::DeletePodsOnDrop::new(&ns);
         Scenario {
             client,

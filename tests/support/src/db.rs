@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
@@ -15,6 +16,9 @@ use tokio::sync::OnceCell;
 
 use crate::env::env;
 use crate::rand::{random_suffix, stable_uuid};
+
+mod compat;
+pub use compat::{CompatColumn, CompatEngine, CompatSchema, fresh_db_from_dump};
 
 /// Which template a [`TestDb`] is copied from: the Airflow schema and the database engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -31,6 +35,11 @@ pub enum DbKind {
     /// whose `public` holds a second Airflow 3.3.2 (not in [`DbKind::ALL`]). A [`TestDb`] of it writes
     /// into that schema; [`TestDb::in_schema`] gives one that writes into the other.
     Airflow3PostgresSchema,
+    /// A release's schema loaded on PostgreSQL from its committed dump, tests/compat/schemas/<V>/postgres.sql
+    /// ([`fresh_db_from_dump`]; [`TestDb::compat`] says which release). Not in [`DbKind::ALL`].
+    CompatPostgres,
+    /// The same from tests/compat/schemas/<V>/mariadb.sql, on MariaDB. Not in [`DbKind::ALL`].
+    CompatMariaDb,
 }
 
 impl DbKind {
@@ -51,6 +60,9 @@ impl DbKind {
             DbKind::Airflow3MySql => &e.airflow3_mysql_url,
             DbKind::Airflow3Sqlite => &e.airflow3_sqlite_url,
             DbKind::Airflow3PostgresSchema => e.var("AIRFLOW3_PG_SCHEMA_URL"),
+            // No template: the server a dump is loaded into.
+            DbKind::CompatPostgres => e.var("PG_ADMIN_URL"),
+            DbKind::CompatMariaDb => e.var("MYSQL_ADMIN_URL"),
         }
     }
 
@@ -63,8 +75,9 @@ impl DbKind {
         match self {
             DbKind::Airflow3Postgres
             | DbKind::Airflow2Postgres
-            | DbKind::Airflow3PostgresSchema => Dialect::Pg,
-            DbKind::Airflow3MySql => Dialect::My,
+            | DbKind::Airflow3PostgresSchema
+            | DbKind::CompatPostgres => Dialect::Pg,
+            DbKind::Airflow3MySql | DbKind::CompatMariaDb => Dialect::My,
             DbKind::Airflow3Sqlite => Dialect::Lite,
         }
     }
@@ -76,6 +89,8 @@ impl DbKind {
             DbKind::Airflow3MySql => "a3my",
             DbKind::Airflow3Sqlite => "a3lite",
             DbKind::Airflow3PostgresSchema => "a3sch",
+            DbKind::CompatPostgres => "cpg",
+            DbKind::CompatMariaDb => "cmy",
         }
     }
 }
@@ -155,6 +170,8 @@ pub struct TestDb {
     /// `None`: the server's default (`public`).
     pub schema: Option<String>,
     pool: OnceCell<Pool>,
+    /// The release whose dump this database was loaded from ([`fresh_db_from_dump`]).
+    compat: Option<Arc<CompatSchema>>,
 }
 
 impl fmt::Debug for TestDb {
@@ -327,6 +344,7 @@ pub async fn fresh_db(kind: DbKind) -> TestDb {
         schema: (kind == DbKind::Airflow3PostgresSchema)
             .then(|| env().var("AIRFLOW3_PG_SCHEMA").to_owned()),
         pool: OnceCell::new(),
+        compat: None,
     }
 }
 
@@ -529,6 +547,7 @@ impl TestDb {
             name: self.name.clone(),
             schema: Some(schema.to_owned()),
             pool: OnceCell::new(),
+            compat: self.compat.clone(),
         }
     }
 
@@ -538,7 +557,7 @@ impl TestDb {
         let (kind, name) = (self.kind, self.name.clone());
         drop(self);
         let res = match kind {
-            DbKind::Airflow3MySql => {
+            DbKind::Airflow3MySql | DbKind::CompatMariaDb => {
                 let sql = format!("DROP DATABASE `{name}`");
                 match sqlx::MySqlConnection::connect(env().var("MYSQL_ADMIN_URL")).await {
                     Ok(mut c) => sqlx::raw_sql(AssertSqlSafe(sql))
@@ -874,6 +893,9 @@ impl TestDb {
     /// (3.x: dag_bundle, dag, dag_version, dag_run; 2.10: dag, dag_run), each only when absent. A second
     /// insert of the same (dag_id, task_id, run_id, map_index) fails, as in Airflow.
     pub async fn insert_ti(&self, ti: &TiSpec) {
+        if let Some(c) = self.compat.clone() {
+            return self.insert_ti_compat(&c, ti).await;
+        }
         let a2 = self.kind.is_airflow2();
         let now = now_secs();
         let dag = ti.dag_id.clone();
@@ -1109,6 +1131,14 @@ impl TestDb {
     /// Sets `state` and `try_number` of the row (dag_id, task_id, run_id, map_index) of `ti`; panics when
     /// there is no such row.
     pub async fn update_ti(&self, ti: &TiSpec) {
+        // Every schema of tests/compat has task_instance.updated_at (2.3 on); the check keeps it so.
+        if let Some(c) = &self.compat {
+            assert!(
+                c.has("task_instance", "updated_at"),
+                "Airflow {}: task_instance has no updated_at",
+                c.release
+            );
+        }
         let n = self
             .exec(
                 "UPDATE task_instance SET state = ?, try_number = ?, updated_at = ?ts \

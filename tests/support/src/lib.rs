@@ -11,6 +11,8 @@
 //! - [`admission`]: the admission policies of `manifests/`, installed scoped to one test namespace.
 //! - [`fresh_db`], [`TestDb`], [`TiSpec`]: a fresh database per test, copied from a migrated template, and
 //!   task-instance rows that satisfy the real schema's foreign keys and NOT NULL columns (3.x and 2.10).
+//! - [`fresh_db_from_dump`], [`CompatSchema`]: a fresh database holding one Airflow release's schema (2.3 to
+//!   3.3), loaded from the dumps tests/compat/generate committed, rows written to fit that release.
 //! - [`DeletePodsOnDrop`]: tests leave no pods behind; [`leftover_pods`] checks it at the end of `make test`.
 //! - [`kpo_pod`], [`create_node`], [`bind_pod`], [`set_pod_phase`]: KPO-shaped pods, and what a kubelet
 //!   would otherwise do to them.
@@ -26,7 +28,10 @@ mod pod;
 mod rand;
 
 pub use cleanup::{DeletePodsOnDrop, delete_pods_in, leftover_pods};
-pub use db::{DbKind, TestDb, TiSpec, fresh_bench_db, fresh_db};
+pub use db::{
+    CompatColumn, CompatEngine, CompatSchema, DbKind, TestDb, TiSpec, fresh_bench_db, fresh_db,
+    fresh_db_from_dump,
+};
 pub use env::{DEFAULT_ENV_FILE, ENV_FILE_VAR, TestEnv, env};
 pub use k8s::{
     TEST_LABEL, bind_pod, client, create_node, force_delete_params, fresh_namespace,

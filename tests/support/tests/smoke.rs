@@ -138,10 +138,11 @@ async fn read_back_with_sqlx(
         }};
     }
     match kind {
-        DbKind::Airflow3Postgres | DbKind::Airflow2Postgres | DbKind::Airflow3PostgresSchema => {
-            rows!(sqlx::PgConnection, i32)
-        }
-        DbKind::Airflow3MySql => rows!(sqlx::MySqlConnection, i32),
+        DbKind::Airflow3Postgres
+        | DbKind::Airflow2Postgres
+        | DbKind::Airflow3PostgresSchema
+        | DbKind::CompatPostgres => rows!(sqlx::PgConnection, i32),
+        DbKind::Airflow3MySql | DbKind::CompatMariaDb => rows!(sqlx::MySqlConnection, i32),
         DbKind::Airflow3Sqlite => rows!(sqlx::SqliteConnection, i64),
     }
 }
