@@ -16,6 +16,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -27,7 +28,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use serde_json::Value;
-use testsupport::{DbKind, TestDb, TiSpec};
+use testsupport::{DbKind, TestDb, TiSpec, admission};
 use tikey::stamp::{self, Stamp};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -72,13 +73,15 @@ impl TwoClusters {
             dir,
             kubeconfig,
         };
-        t.write_kubeconfig(None);
+        t.write_kubeconfig(None, None);
         t
     }
 
     /// Contexts `home` and `remote` (the admin on each), `down` (a loopback port nothing listens
-    /// on) and, with `exec`, `remote-sa`: the remote cluster through that exec plugin.
-    fn write_kubeconfig(&self, exec: Option<&Path>) {
+    /// on); with `exec`, `remote-sa`: the remote cluster through that exec plugin; with `remote_as`,
+    /// `remote-as`: the remote cluster as that user (the admin impersonating it, as RBAC and the
+    /// guards see a cloud identity).
+    fn write_kubeconfig(&self, exec: Option<&Path>, remote_as: Option<&str>) {
         let env = testsupport::env();
         let ca = env.var("APISERVER_CA_CERT");
         let cert = env.var("ADMIN_CLIENT_CERT");
@@ -103,12 +106,21 @@ impl TwoClusters {
                 cmd.display()
             );
         }
+        if let Some(user) = remote_as {
+            y += &format!(
+                "- name: remote-as\n  user: {{client-certificate: '{cert}', client-key: '{key}', as: '{user}', \
+                 as-groups: [system:authenticated]}}\n"
+            );
+        }
         y += "contexts:\n\
               - name: home\n  context: {cluster: home, user: admin}\n\
               - name: remote\n  context: {cluster: remote, user: admin}\n\
               - name: down\n  context: {cluster: down, user: admin}\n";
         if exec.is_some() {
             y += "- name: remote-sa\n  context: {cluster: remote, user: remote-sa}\n";
+        }
+        if remote_as.is_some() {
+            y += "- name: remote-as\n  context: {cluster: remote, user: remote-as}\n";
         }
         y += "current-context: home\n";
         std::fs::write(&self.kubeconfig, y).unwrap();
@@ -567,7 +579,7 @@ async fn exec_plugin_token_is_refreshed_on_expiry_in_interval_mode() {
     let calls = t.dir.join("calls");
     // Expires 66 s after it is handed out: kube-rs asks again from 6 s on.
     let plugin = write_exec_plugin(&t.dir, &t.ns, &calls, 66);
-    t.write_kubeconfig(Some(&plugin));
+    t.write_kubeconfig(Some(&plugin), None);
     let db = testsupport::fresh_db(DbKind::Airflow3Postgres).await;
     let z = TiSpec::new(DAG, "z", RUN).state(Some("success"));
     let live = TiSpec::new(DAG, "live", RUN);
@@ -652,5 +664,171 @@ async fn exec_plugin_token_is_refreshed_on_expiry_in_interval_mode() {
         "exec plugin: {runs} runs, {at_build} calls at client build, {refreshes} refreshes, {} tokens seen by the apiserver",
         ids.len()
     );
+    db.drop_database().await;
+}
+
+/// The identity of the remote cluster's KPO (GKEStartPodOperator's Google service account there).
+const REMOTE_KPO: &str = "airflow-worker@gke-project.iam.gserviceaccount.com";
+/// The identity the sweeper's context has on the remote cluster.
+const REMOTE_SWEEPER: &str = "kpo-sweeper@home-project.iam.gserviceaccount.com";
+
+/// An admin client of the remote cluster impersonating `user` (authenticated).
+async fn remote_as(user: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(testsupport::env().remote_kubeconfig()).unwrap();
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    cfg.auth_info.impersonate = Some(user.to_owned());
+    cfg.auth_info.impersonate_groups = Some(vec!["system:authenticated".to_owned()]);
+    Client::try_from(cfg).unwrap()
+}
+
+/// The chart's stamping-only release for a remote cluster (sweeper.enabled=false, the stamp by
+/// the MutatingAdmissionPolicy, remoteSweeper naming the sweeper's identity there), rendered by
+/// helm and installed on the remote apiserver (its policies scoped to the test's namespace): the
+/// pods the remote KPO identity creates carry that identity, `--owner` takes it, the rendered Role
+/// is all the sweeper's remote identity needs, and the guard holds its deletes to KPO pods.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_stamping_only_release_stamps_the_remote_identity_and_owner_takes_it() {
+    let t = TwoClusters::new("multi-stamp").await;
+    t.write_kubeconfig(None, Some(REMOTE_SWEEPER));
+    let chart = admission::repo_root().join("manifests/chart");
+    let rendered = Command::new(testsupport::env().var("HELM"))
+        .args(["template", "stamp"])
+        .arg(&chart)
+        .args(["-n", "kpo-sweeper", "--set", "sweeper.enabled=false"])
+        .args(["--set", "stamping=policy"])
+        .args(["--set", &format!("targetNamespaces={{{}}}", t.ns)])
+        .args(["--set", &format!("remoteSweeper.users={{{REMOTE_SWEEPER}}}")])
+        .output()
+        .expect("helm runs");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let file = t.dir.join("stamp-release.yaml");
+    std::fs::write(&file, &rendered.stdout).unwrap();
+    let objs = admission::manifest_objects(&file);
+    let kinds: BTreeSet<&str> = objs.iter().filter_map(|o| o["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+            "Role",
+            "RoleBinding",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ]),
+        "a stamping-only release: no sweeper, no ServiceAccount, no Secret"
+    );
+    for o in admission::of_kind(&objs, "Role") {
+        let role: Role = serde_json::from_value(o.clone()).unwrap();
+        Api::<Role>::namespaced(t.remote.clone(), &t.ns)
+            .create(&PostParams::default(), &role)
+            .await
+            .unwrap();
+    }
+    for o in admission::of_kind(&objs, "RoleBinding") {
+        let b: RoleBinding = serde_json::from_value(o.clone()).unwrap();
+        Api::<RoleBinding>::namespaced(t.remote.clone(), &t.ns)
+            .create(&PostParams::default(), &b)
+            .await
+            .unwrap();
+    }
+    let installed = admission::install_scoped(&t.remote, &objs, &t.ns, &BTreeMap::new()).await;
+    let result = tokio::spawn(stamped_on_remote(t)).await;
+    installed.remove().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn stamped_on_remote(t: TwoClusters) {
+    admission::grant_pods(&t.remote, &t.ns, "airflow-worker", REMOTE_KPO, &["create", "get"]).await;
+    let worker: Api<Pod> = Api::namespaced(remote_as(REMOTE_KPO).await, &t.ns);
+    let probe = testsupport::kpo_pod("probe", &TiSpec::new("d", "t", "r"));
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    admission::wait_until("the remote stamp policy stamps", Duration::from_secs(30), || {
+        let (w, p, d) = (worker.clone(), probe.clone(), dry.clone());
+        async move {
+            let p = w.create(&d, &p).await.unwrap();
+            p.metadata.labels.is_some_and(|l| l.contains_key(stamp::STAMPED_LABEL))
+        }
+    })
+    .await;
+    let db = testsupport::fresh_db(DbKind::Airflow3Postgres).await;
+    let zombie = TiSpec::new(DAG, "gke_zombie", RUN).state(Some("success"));
+    let live = TiSpec::new(DAG, "gke_live", RUN);
+    for (name, ti) in [("gke-zombie", &zombie), ("gke-live", &live)] {
+        db.insert_ti(ti).await;
+        // Created unstamped, as KPO sends it, by the remote KPO identity; the policy stamps it.
+        let p = worker
+            .create(&PostParams::default(), &testsupport::kpo_pod(name, ti))
+            .await
+            .unwrap();
+        let a = p.metadata.annotations.unwrap_or_default();
+        assert_eq!(a.get(stamp::CREATED_BY).map(String::as_str), Some(REMOTE_KPO), "{name}");
+    }
+    // A pod that is not KPO's, in the same namespace.
+    let mut bystander = testsupport::kpo_pod("bystander", &live);
+    bystander.metadata.labels = Some(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+    Api::<Pod>::namespaced(t.remote.clone(), &t.ns)
+        .create(&PostParams::default(), &bystander)
+        .await
+        .unwrap();
+
+    // Only the home identity as --owner: the remote pods are another creator's.
+    let only_home = t
+        .sweep(&db, &["--context", "home", "--context", "remote-as", "--delete"])
+        .await;
+    assert_eq!(only_home.code, 0, "{}", only_home.stderr);
+    assert_eq!(
+        rows(&only_home),
+        BTreeMap::from([
+            ("gke-zombie".into(), row("remote-as", "skip", "out-of-scope", "none")),
+            ("gke-live".into(), row("remote-as", "skip", "out-of-scope", "none")),
+        ])
+    );
+    // With the remote identity too: the remote zombie goes, through the rendered Role alone.
+    let both = t
+        .sweep(
+            &db,
+            &["--context", "home", "--context", "remote-as", "--owner", REMOTE_KPO, "--delete"],
+        )
+        .await;
+    assert_eq!(both.code, 0, "{}", both.stderr);
+    assert_eq!(
+        rows(&both),
+        BTreeMap::from([
+            ("gke-zombie".into(), row("remote-as", "zombie", "no-active-ti", "deleted")),
+            ("gke-live".into(), row("remote-as", "keep", "active", "none")),
+        ])
+    );
+    assert_eq!(t.survivors("remote").await, names(&["bystander", "gke-live"]));
+    assert_eq!(t.zombie_events("remote").await, names(&["gke-zombie"]));
+    // The sweeper-scope guard holds the remote sweeper's identity to KPO pods, though its Role
+    // lets it delete any pod of the namespace.
+    let as_sweeper: Api<Pod> = Api::namespaced(remote_as(REMOTE_SWEEPER).await, &t.ns);
+    admission::wait_until("the guard refuses the bystander's delete", Duration::from_secs(30), || {
+        let api = as_sweeper.clone();
+        async move {
+            let dp = DeleteParams {
+                dry_run: true,
+                ..DeleteParams::default()
+            };
+            match api.delete("bystander", &dp).await {
+                Err(kube::Error::Api(s)) => {
+                    s.code == 403 && s.message.contains("may delete KubernetesPodOperator pods only")
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
     db.drop_database().await;
 }
