@@ -265,7 +265,9 @@ async fn main() {
     // One unmeasured round: connections, caches.
     let _ = plan(&kc, &ns, &db.url, &["home", "remote"]).await;
     let (mut seq, mut conc, mut slowest) = (Vec::new(), Vec::new(), Vec::new());
-    println!("run  home alone  remote alone  sequential sum  concurrent wall (home, remote inside it)");
+    println!(
+        "run  home alone  remote alone  sequential sum  concurrent wall (home, remote inside it)"
+    );
     for r in 1..=o.runs {
         // Alternate which goes first.
         let mut both = (Duration::ZERO, Vec::new());

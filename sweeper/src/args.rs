@@ -409,7 +409,8 @@ mod tests {
             (Some("team_b"), 120)
         );
         assert!(Args::try_parse_from(["sweeper", "-A", "--max-fraction", "1.5"]).is_err());
-        let a = Args::try_parse_from(["sweeper", "-A", "--context", "a", "--context", "b,c"]).unwrap();
+        let a =
+            Args::try_parse_from(["sweeper", "-A", "--context", "a", "--context", "b,c"]).unwrap();
         assert_eq!(a.contexts, ["a", "b", "c"]);
         let a = Args::try_parse_from([
             "sweeper",

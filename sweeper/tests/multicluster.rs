@@ -16,8 +16,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -144,10 +144,13 @@ impl TwoClusters {
             created_by: Some(OWNER.to_owned()),
         };
         pod.metadata.annotations = Some(s.to_annotations());
-        pod.metadata.labels.get_or_insert_with(BTreeMap::new).insert(
-            stamp::STAMPED_LABEL.to_owned(),
-            stamp::STAMPED_VALUE.to_owned(),
-        );
+        pod.metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(
+                stamp::STAMPED_LABEL.to_owned(),
+                stamp::STAMPED_VALUE.to_owned(),
+            );
         Api::<Pod>::namespaced(self.client(cluster).clone(), &self.ns)
             .create(&PostParams::default(), &pod)
             .await
@@ -204,7 +207,10 @@ impl Drop for TwoClusters {
                     grace_period_seconds: Some(0),
                     ..Default::default()
                 };
-                for client in [testsupport::client().await, testsupport::remote_client().await] {
+                for client in [
+                    testsupport::client().await,
+                    testsupport::remote_client().await,
+                ] {
                     let api: Api<Pod> = Api::namespaced(client, &ns);
                     if let Err(e) = api.delete_collection(&dp, &ListParams::default()).await {
                         eprintln!("cleanup: cannot delete the pods of {ns}: {e}");
@@ -223,16 +229,30 @@ fn rows(out: &Sweep) -> BTreeMap<String, (Value, String, String, String)> {
         .expect("pods")
         .iter()
         .map(|p| {
-            let s = |k: &str| p[k].as_str().unwrap_or_else(|| panic!("{k} in {p}")).to_owned();
+            let s = |k: &str| {
+                p[k].as_str()
+                    .unwrap_or_else(|| panic!("{k} in {p}"))
+                    .to_owned()
+            };
             (
                 s("name"),
-                (p["cluster"].clone(), s("decision"), s("reason"), s("action")),
+                (
+                    p["cluster"].clone(),
+                    s("decision"),
+                    s("reason"),
+                    s("action"),
+                ),
             )
         })
         .collect()
 }
 
-fn row(cluster: &str, decision: &str, reason: &str, action: &str) -> (Value, String, String, String) {
+fn row(
+    cluster: &str,
+    decision: &str,
+    reason: &str,
+    action: &str,
+) -> (Value, String, String, String) {
     (
         Value::String(cluster.to_owned()),
         decision.to_owned(),
@@ -270,12 +290,19 @@ async fn two_clusters_one_database_each_swept_where_its_pods_live() {
     let live_remote = TiSpec::new(DAG, "live_remote", RUN);
     // Retried: try 1 ran on home, try 2 (the current one) runs on remote.
     let moved = TiSpec::new(DAG, "moved", RUN).try_number(2);
-    for ti in [&zombie_home, &live_home, &zombie_remote, &live_remote, &moved] {
+    for ti in [
+        &zombie_home,
+        &live_home,
+        &zombie_remote,
+        &live_remote,
+        &moved,
+    ] {
         db.insert_ti(ti).await;
     }
     t.pod("home", "zombie-home", &zombie_home).await;
     t.pod("home", "live-home", &live_home).await;
-    t.pod("home", "moved-try-1", &moved.clone().try_number(1)).await;
+    t.pod("home", "moved-try-1", &moved.clone().try_number(1))
+        .await;
     t.pod("remote", "zombie-remote", &zombie_remote).await;
     t.pod("remote", "live-remote", &live_remote).await;
     t.pod("remote", "moved-try-2", &moved).await;
@@ -286,9 +313,15 @@ async fn two_clusters_one_database_each_swept_where_its_pods_live() {
     assert_eq!(
         rows(&alone),
         BTreeMap::from([
-            ("zombie-home".into(), row("home", "zombie", "no-active-ti", "would-delete")),
+            (
+                "zombie-home".into(),
+                row("home", "zombie", "no-active-ti", "would-delete")
+            ),
             ("live-home".into(), row("home", "keep", "active", "none")),
-            ("moved-try-1".into(), row("home", "keep", "may-reattach", "none")),
+            (
+                "moved-try-1".into(),
+                row("home", "keep", "may-reattach", "none")
+            ),
         ]),
         "{}",
         alone.stderr
@@ -297,18 +330,36 @@ async fn two_clusters_one_database_each_swept_where_its_pods_live() {
     // Both: one index over both clusters finds try 2's pod on remote; each cluster's zombies go
     // through its own apiserver, and its Events stay there.
     let out = t
-        .sweep(&db, &["--context", "home", "--context", "remote", "--delete"])
+        .sweep(
+            &db,
+            &["--context", "home", "--context", "remote", "--delete"],
+        )
         .await;
     assert_eq!(out.code, 0, "stdout {}\nstderr {}", out.stdout, out.stderr);
     assert_eq!(
         rows(&out),
         BTreeMap::from([
-            ("zombie-home".into(), row("home", "zombie", "no-active-ti", "deleted")),
+            (
+                "zombie-home".into(),
+                row("home", "zombie", "no-active-ti", "deleted")
+            ),
             ("live-home".into(), row("home", "keep", "active", "none")),
-            ("moved-try-1".into(), row("home", "zombie", "superseded", "deleted")),
-            ("zombie-remote".into(), row("remote", "zombie", "no-active-ti", "deleted")),
-            ("live-remote".into(), row("remote", "keep", "active", "none")),
-            ("moved-try-2".into(), row("remote", "keep", "active", "none")),
+            (
+                "moved-try-1".into(),
+                row("home", "zombie", "superseded", "deleted")
+            ),
+            (
+                "zombie-remote".into(),
+                row("remote", "zombie", "no-active-ti", "deleted")
+            ),
+            (
+                "live-remote".into(),
+                row("remote", "keep", "active", "none")
+            ),
+            (
+                "moved-try-2".into(),
+                row("remote", "keep", "active", "none")
+            ),
         ]),
         "{}",
         out.stderr
@@ -322,8 +373,14 @@ async fn two_clusters_one_database_each_swept_where_its_pods_live() {
     );
     assert_eq!(out.summary()["deleted"], 3);
     assert_eq!(t.survivors("home").await, names(&["live-home"]));
-    assert_eq!(t.survivors("remote").await, names(&["live-remote", "moved-try-2"]));
-    assert_eq!(t.zombie_events("home").await, names(&["zombie-home", "moved-try-1"]));
+    assert_eq!(
+        t.survivors("remote").await,
+        names(&["live-remote", "moved-try-2"])
+    );
+    assert_eq!(
+        t.zombie_events("home").await,
+        names(&["zombie-home", "moved-try-1"])
+    );
     assert_eq!(t.zombie_events("remote").await, names(&["zombie-remote"]));
 
     // The table names the cluster.
@@ -338,7 +395,9 @@ async fn two_clusters_one_database_each_swept_where_its_pods_live() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("CLUSTER "), "{text}");
     assert!(
-        lines.iter().any(|l| l.starts_with("remote ") && l.contains("moved-try-2")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("remote ") && l.contains("moved-try-2")),
         "{text}"
     );
     db.drop_database().await;
@@ -379,8 +438,14 @@ async fn an_unreachable_cluster_is_reported_failed_and_the_others_are_swept() {
     assert_eq!(
         rows(&out),
         BTreeMap::from([
-            ("z-home".into(), row("home", "zombie", "no-active-ti", "deleted")),
-            ("z-remote".into(), row("remote", "zombie", "no-active-ti", "deleted")),
+            (
+                "z-home".into(),
+                row("home", "zombie", "no-active-ti", "deleted")
+            ),
+            (
+                "z-remote".into(),
+                row("remote", "zombie", "no-active-ti", "deleted")
+            ),
         ])
     );
     let c = clusters(&out);
@@ -404,7 +469,8 @@ async fn an_unreachable_cluster_is_reported_failed_and_the_others_are_swept() {
         "{why:?}"
     );
     assert!(
-        out.stderr.contains("cluster down failed, its pods were neither judged nor deleted"),
+        out.stderr
+            .contains("cluster down failed, its pods were neither judged nor deleted"),
         "{}",
         out.stderr
     );
@@ -431,7 +497,15 @@ async fn each_cluster_has_its_own_circuit_breaker() {
     let out = t
         .sweep(
             &db,
-            &["--context", "home", "--context", "remote", "--delete", "--max-deletions", "1"],
+            &[
+                "--context",
+                "home",
+                "--context",
+                "remote",
+                "--delete",
+                "--max-deletions",
+                "1",
+            ],
         )
         .await;
     assert_eq!(out.code, 2, "stdout {}\nstderr {}", out.stdout, out.stderr);
@@ -440,14 +514,27 @@ async fn each_cluster_has_its_own_circuit_breaker() {
         BTreeMap::from([
             ("z-a".into(), row("home", "zombie", "no-active-ti", "none")),
             ("z-b".into(), row("home", "zombie", "no-active-ti", "none")),
-            ("z-c".into(), row("remote", "zombie", "no-active-ti", "deleted")),
+            (
+                "z-c".into(),
+                row("remote", "zombie", "no-active-ti", "deleted")
+            ),
         ])
     );
     let c = clusters(&out);
     assert_eq!(c["home"].0, "breaker");
-    assert!(c["home"].2.as_deref().unwrap().contains("--max-deletions 2"));
+    assert!(
+        c["home"]
+            .2
+            .as_deref()
+            .unwrap()
+            .contains("--max-deletions 2")
+    );
     assert_eq!(c["remote"], ("ok".into(), 1, None));
-    assert!(out.stderr.contains("cluster home: circuit breaker tripped"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cluster home: circuit breaker tripped"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(t.survivors("home").await, names(&["z-a", "z-b"]));
     assert!(t.survivors("remote").await.is_empty());
     db.drop_database().await;
@@ -462,10 +549,13 @@ async fn sweeper_service_account(remote: &Client, ns: &str) {
         ..ObjectMeta::default()
     };
     Api::<ServiceAccount>::namespaced(remote.clone(), ns)
-        .create(&PostParams::default(), &ServiceAccount {
-            metadata: meta("sweeper"),
-            ..ServiceAccount::default()
-        })
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("sweeper"),
+                ..ServiceAccount::default()
+            },
+        )
         .await
         .unwrap();
     let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
@@ -475,30 +565,36 @@ async fn sweeper_service_account(remote: &Client, ns: &str) {
         ..PolicyRule::default()
     };
     Api::<Role>::namespaced(remote.clone(), ns)
-        .create(&PostParams::default(), &Role {
-            metadata: meta("kpo-sweeper"),
-            rules: Some(vec![
-                rule("", "pods", &["list", "delete"]),
-                rule("events.k8s.io", "events", &["create"]),
-            ]),
-        })
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta("kpo-sweeper"),
+                rules: Some(vec![
+                    rule("", "pods", &["list", "delete"]),
+                    rule("events.k8s.io", "events", &["create"]),
+                ]),
+            },
+        )
         .await
         .unwrap();
     Api::<RoleBinding>::namespaced(remote.clone(), ns)
-        .create(&PostParams::default(), &RoleBinding {
-            metadata: meta("kpo-sweeper"),
-            role_ref: RoleRef {
-                api_group: Some("rbac.authorization.k8s.io".into()),
-                kind: "Role".into(),
-                name: "kpo-sweeper".into(),
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta("kpo-sweeper"),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "Role".into(),
+                    name: "kpo-sweeper".into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: "sweeper".into(),
+                    namespace: Some(ns.to_owned()),
+                    ..Subject::default()
+                }]),
             },
-            subjects: Some(vec![Subject {
-                kind: "ServiceAccount".into(),
-                name: "sweeper".into(),
-                namespace: Some(ns.to_owned()),
-                ..Subject::default()
-            }]),
-        })
+        )
         .await
         .unwrap();
 }
@@ -591,7 +687,15 @@ async fn exec_plugin_token_is_refreshed_on_expiry_in_interval_mode() {
     let kc = t.kubeconfig.display().to_string();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sweeper"));
     cmd.args(["--kubeconfig", &kc, "--context", "remote-sa", "-n", &t.ns])
-        .args(["--db-url", &db.url, "--owner", OWNER, "--min-age", "0s", "--delete"])
+        .args([
+            "--db-url",
+            &db.url,
+            "--owner",
+            OWNER,
+            "--min-age",
+            "0s",
+            "--delete",
+        ])
         .args(["--interval", "1s", "--output", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -643,7 +747,12 @@ async fn exec_plugin_token_is_refreshed_on_expiry_in_interval_mode() {
         assert_eq!(r["clusters"][0]["name"], "remote-sa", "{r}");
         assert_eq!(r["clusters"][0]["status"], "ok", "{r}\n{stderr}");
     }
-    assert_eq!(reports[0]["pods"].as_array().unwrap().len(), 2, "{}", reports[0]);
+    assert_eq!(
+        reports[0]["pods"].as_array().unwrap().len(),
+        2,
+        "{}",
+        reports[0]
+    );
     assert_eq!(reports[0]["summary"]["deleted"], 1, "{}", reports[0]);
     assert_eq!(t.survivors("remote").await, names(&["live-remote"]));
     assert_eq!(t.zombie_events("remote").await, names(&["z-remote"]));
@@ -699,7 +808,10 @@ async fn remote_stamping_only_release_stamps_the_remote_identity_and_owner_takes
         .args(["-n", "kpo-sweeper", "--set", "sweeper.enabled=false"])
         .args(["--set", "stamping=policy"])
         .args(["--set", &format!("targetNamespaces={{{}}}", t.ns)])
-        .args(["--set", &format!("remoteSweeper.users={{{REMOTE_SWEEPER}}}")])
+        .args([
+            "--set",
+            &format!("remoteSweeper.users={{{REMOTE_SWEEPER}}}"),
+        ])
         .output()
         .expect("helm runs");
     assert!(
@@ -746,20 +858,33 @@ async fn remote_stamping_only_release_stamps_the_remote_identity_and_owner_takes
 }
 
 async fn stamped_on_remote(t: TwoClusters) {
-    admission::grant_pods(&t.remote, &t.ns, "airflow-worker", REMOTE_KPO, &["create", "get"]).await;
+    admission::grant_pods(
+        &t.remote,
+        &t.ns,
+        "airflow-worker",
+        REMOTE_KPO,
+        &["create", "get"],
+    )
+    .await;
     let worker: Api<Pod> = Api::namespaced(remote_as(REMOTE_KPO).await, &t.ns);
     let probe = testsupport::kpo_pod("probe", &TiSpec::new("d", "t", "r"));
     let dry = PostParams {
         dry_run: true,
         ..PostParams::default()
     };
-    admission::wait_until("the remote stamp policy stamps", Duration::from_secs(30), || {
-        let (w, p, d) = (worker.clone(), probe.clone(), dry.clone());
-        async move {
-            let p = w.create(&d, &p).await.unwrap();
-            p.metadata.labels.is_some_and(|l| l.contains_key(stamp::STAMPED_LABEL))
-        }
-    })
+    admission::wait_until(
+        "the remote stamp policy stamps",
+        Duration::from_secs(30),
+        || {
+            let (w, p, d) = (worker.clone(), probe.clone(), dry.clone());
+            async move {
+                let p = w.create(&d, &p).await.unwrap();
+                p.metadata
+                    .labels
+                    .is_some_and(|l| l.contains_key(stamp::STAMPED_LABEL))
+            }
+        },
+    )
     .await;
     let db = testsupport::fresh_db(DbKind::Airflow3Postgres).await;
     let zombie = TiSpec::new(DAG, "gke_zombie", RUN).state(Some("success"));
@@ -772,7 +897,11 @@ async fn stamped_on_remote(t: TwoClusters) {
             .await
             .unwrap();
         let a = p.metadata.annotations.unwrap_or_default();
-        assert_eq!(a.get(stamp::CREATED_BY).map(String::as_str), Some(REMOTE_KPO), "{name}");
+        assert_eq!(
+            a.get(stamp::CREATED_BY).map(String::as_str),
+            Some(REMOTE_KPO),
+            "{name}"
+        );
     }
     // A pod that is not KPO's, in the same namespace.
     let mut bystander = testsupport::kpo_pod("bystander", &live);
@@ -784,51 +913,83 @@ async fn stamped_on_remote(t: TwoClusters) {
 
     // Only the home identity as --owner: the remote pods are another creator's.
     let only_home = t
-        .sweep(&db, &["--context", "home", "--context", "remote-as", "--delete"])
+        .sweep(
+            &db,
+            &["--context", "home", "--context", "remote-as", "--delete"],
+        )
         .await;
     assert_eq!(only_home.code, 0, "{}", only_home.stderr);
     assert_eq!(
         rows(&only_home),
         BTreeMap::from([
-            ("gke-zombie".into(), row("remote-as", "skip", "out-of-scope", "none")),
-            ("gke-live".into(), row("remote-as", "skip", "out-of-scope", "none")),
+            (
+                "gke-zombie".into(),
+                row("remote-as", "skip", "out-of-scope", "none")
+            ),
+            (
+                "gke-live".into(),
+                row("remote-as", "skip", "out-of-scope", "none")
+            ),
         ])
     );
     // With the remote identity too: the remote zombie goes, through the rendered Role alone.
     let both = t
         .sweep(
             &db,
-            &["--context", "home", "--context", "remote-as", "--owner", REMOTE_KPO, "--delete"],
+            &[
+                "--context",
+                "home",
+                "--context",
+                "remote-as",
+                "--owner",
+                REMOTE_KPO,
+                "--delete",
+            ],
         )
         .await;
     assert_eq!(both.code, 0, "{}", both.stderr);
     assert_eq!(
         rows(&both),
         BTreeMap::from([
-            ("gke-zombie".into(), row("remote-as", "zombie", "no-active-ti", "deleted")),
-            ("gke-live".into(), row("remote-as", "keep", "active", "none")),
+            (
+                "gke-zombie".into(),
+                row("remote-as", "zombie", "no-active-ti", "deleted")
+            ),
+            (
+                "gke-live".into(),
+                row("remote-as", "keep", "active", "none")
+            ),
         ])
     );
-    assert_eq!(t.survivors("remote").await, names(&["bystander", "gke-live"]));
+    assert_eq!(
+        t.survivors("remote").await,
+        names(&["bystander", "gke-live"])
+    );
     assert_eq!(t.zombie_events("remote").await, names(&["gke-zombie"]));
     // The sweeper-scope guard holds the remote sweeper's identity to KPO pods, though its Role
     // lets it delete any pod of the namespace.
     let as_sweeper: Api<Pod> = Api::namespaced(remote_as(REMOTE_SWEEPER).await, &t.ns);
-    admission::wait_until("the guard refuses the bystander's delete", Duration::from_secs(30), || {
-        let api = as_sweeper.clone();
-        async move {
-            let dp = DeleteParams {
-                dry_run: true,
-                ..DeleteParams::default()
-            };
-            match api.delete("bystander", &dp).await {
-                Err(kube::Error::Api(s)) => {
-                    s.code == 403 && s.message.contains("may delete KubernetesPodOperator pods only")
+    admission::wait_until(
+        "the guard refuses the bystander's delete",
+        Duration::from_secs(30),
+        || {
+            let api = as_sweeper.clone();
+            async move {
+                let dp = DeleteParams {
+                    dry_run: true,
+                    ..DeleteParams::default()
+                };
+                match api.delete("bystander", &dp).await {
+                    Err(kube::Error::Api(s)) => {
+                        s.code == 403
+                            && s.message
+                                .contains("may delete KubernetesPodOperator pods only")
+                    }
+                    _ => false,
                 }
-                _ => false,
             }
-        }
-    })
+        },
+    )
     .await;
     db.drop_database().await;
 }

@@ -696,14 +696,17 @@ fn remote_stamping_only_release() {
     ]);
     for kind in ["CronJob", "ServiceAccount", "Secret"] {
         assert!(
-            !objs
-                .iter()
-                .any(|o| o["kind"] == kind && o["metadata"]["name"].as_str().unwrap().ends_with("-sweeper")),
+            !objs.iter().any(|o| o["kind"] == kind
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-sweeper")),
             "no {kind} of a sweeper in a stamping-only release"
         );
     }
     assert!(
-        objs.iter().any(|o| o["kind"] == "MutatingWebhookConfiguration"),
+        objs.iter()
+            .any(|o| o["kind"] == "MutatingWebhookConfiguration"),
         "the webhook stamps"
     );
     for ns in ["jobs", "batch"] {
@@ -724,22 +727,35 @@ fn remote_stamping_only_release() {
             ])
         );
     }
-    let scope = find(&objs, "ValidatingAdmissionPolicy", "kpo-sweeper-sweeper-scope", "");
+    let scope = find(
+        &objs,
+        "ValidatingAdmissionPolicy",
+        "kpo-sweeper-sweeper-scope",
+        "",
+    );
     let cond = scope["spec"]["matchConditions"][0]["expression"]
         .as_str()
         .unwrap();
     assert!(
-        cond.contains(USER) && cond.contains("\"sweepers\"") && !cond.contains("system:serviceaccount"),
+        cond.contains(USER)
+            && cond.contains("\"sweepers\"")
+            && !cond.contains("system:serviceaccount"),
         "{cond}"
     );
     // With its own sweeper too, the guard covers both.
     let objs = helm_template(&[&format!("remoteSweeper.users={{{USER}}}")]);
-    let scope = find(&objs, "ValidatingAdmissionPolicy", "kpo-sweeper-sweeper-scope", "");
+    let scope = find(
+        &objs,
+        "ValidatingAdmissionPolicy",
+        "kpo-sweeper-sweeper-scope",
+        "",
+    );
     let cond = scope["spec"]["matchConditions"][0]["expression"]
         .as_str()
         .unwrap();
     assert!(
-        cond.contains(USER) && cond.contains("system:serviceaccount:kpo-sweeper:kpo-sweeper-sweeper"),
+        cond.contains(USER)
+            && cond.contains("system:serviceaccount:kpo-sweeper:kpo-sweeper-sweeper"),
         "{cond}"
     );
     // clusterWide: one ClusterRole and its binding.
@@ -749,7 +765,12 @@ fn remote_stamping_only_release() {
         &format!("remoteSweeper.users={{{USER}}}"),
     ]);
     find(&objs, "ClusterRole", "kpo-sweeper-remote-sweeper", "");
-    let crb = find(&objs, "ClusterRoleBinding", "kpo-sweeper-remote-sweeper", "");
+    let crb = find(
+        &objs,
+        "ClusterRoleBinding",
+        "kpo-sweeper-remote-sweeper",
+        "",
+    );
     assert_eq!(crb["subjects"][0]["name"], USER);
     // Nowhere to grant it: refused with what to set.
     let err = helm_template_refused(&[
@@ -757,11 +778,15 @@ fn remote_stamping_only_release() {
         "targetNamespaces=null",
         &format!("remoteSweeper.users={{{USER}}}"),
     ]);
-    assert!(err.contains("remoteSweeper is set but targetNamespaces is empty"), "{err}");
-    // Without remoteSweeper nothing of it is rendered.
     assert!(
-        !helm_template(&[])
-            .iter()
-            .any(|o| o["metadata"]["name"].as_str().unwrap_or("").ends_with("-remote-sweeper"))
+        err.contains("remoteSweeper is set but targetNamespaces is empty"),
+        "{err}"
     );
+    // Without remoteSweeper nothing of it is rendered.
+    assert!(!helm_template(&[]).iter().any(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-remote-sweeper")
+    }));
 }
