@@ -7,6 +7,8 @@
 //!                                      (db.rs)   (decide.rs)     (gate.rs)  (db.rs)    (act.rs)
 //! ```
 //! The order matters: every pod judged existed before the DB snapshot it is judged against.
+//! With `--context` (several clusters) each cluster is LISTed at the same time, the decisions span
+//! them all (one sibling index), and each cluster has its own breaker and its own deletes.
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
