@@ -61,11 +61,28 @@ whose later re-read fails after earlier batches deleted pods exits 1 and still r
 delete it made.
 Age (--min-age) counts from the later of the stamp's admitted-at and the pod's creationTimestamp.
 
+Several clusters (--context NAME, repeatable): KPO pods that GKEStartPodOperator, EksPodOperator,
+AKS or KPO's own config_file/cluster_context run on other clusters are judged against the same
+Airflow database. Each context of the kubeconfig is a cluster: all are listed concurrently, each
+one's pods are judged (the `superseded` check sees the pods of every cluster: a TI's current try
+may run on another one), gated by that cluster's own circuit breaker (--max-deletions and
+--max-fraction apply to each cluster) and deleted through that cluster's own client, with the
+Event in the pod's own cluster. A cluster that cannot be reached (or whose context or credentials
+fail) has its pods neither judged nor deleted: the others go on, the report's `clusters` lists it
+with status `failed` and the error, and the run exits 1. The report's pods carry `cluster` (the
+context; null without --context) and the table a CLUSTER column. Credentials come as the
+kubeconfig says, exec plugins (ExecCredential: gke-gcloud-auth-plugin, `aws eks get-token`,
+kubelogin) included; in interval mode each cluster's client is kept between runs and its exec
+token is refreshed when it expires. Stamps on a remote cluster are written by the webhook
+installed there: pass that cluster's KPO identity with --owner too (see the README).
+
 Exit codes:
   0  done (in a dry run: nothing deleted)
   1  error: nothing was deleted after it (DB unreachable, auth, timeout, not an Airflow DB,
-     apiserver errors after retries, invalid flags); deletes made before it are reported
-  2  circuit breaker tripped: nothing deleted
+     apiserver errors after retries, invalid flags); deletes made before it are reported; with
+     --context, also a cluster that failed (the other clusters were swept)
+  2  circuit breaker tripped: nothing deleted (with --context: nothing in the clusters whose
+     breaker tripped; the others were swept)
   3  some deletes failed (the others were done); see the report's \"failed\" actions";
 
 /// Finds zombie KubernetesPodOperator pods (pods whose Airflow task instance is no longer active)
@@ -99,6 +116,19 @@ pub struct Args {
     /// that runs out of it ends the run with exit 1, nothing deleted.
     #[arg(long, env = "KPO_SWEEPER_DB_TIMEOUT", value_name = "DUR", default_value = "30s", value_parser = parse_timeout)]
     pub db_timeout: u64,
+
+    /// Kubeconfig context to sweep (repeatable; comma-separated in the env var): one run over
+    /// several clusters against the one database. Each cluster is listed (all at once), judged,
+    /// gated by its own circuit breaker and deleted in on its own; one that cannot be reached is
+    /// reported failed and the others go on (exit 1). Without it: the current context, or
+    /// in-cluster.
+    #[arg(
+        long = "context",
+        env = "KPO_SWEEPER_CONTEXT",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub contexts: Vec<String>,
 
     /// Namespace to sweep (repeatable; comma-separated in the env var).
     #[arg(
@@ -315,6 +345,7 @@ mod tests {
         longs.sort_unstable();
         let mut want = [
             "kubeconfig",
+            "context",
             "db-url",
             "db-schema",
             "db-timeout",
@@ -378,6 +409,9 @@ mod tests {
             (Some("team_b"), 120)
         );
         assert!(Args::try_parse_from(["sweeper", "-A", "--max-fraction", "1.5"]).is_err());
+        let a =
+            Args::try_parse_from(["sweeper", "-A", "--context", "a", "--context", "b,c"]).unwrap();
+        assert_eq!(a.contexts, ["a", "b", "c"]);
         let a = Args::try_parse_from([
             "sweeper",
             "-A",
@@ -408,6 +442,10 @@ mod tests {
             "checked from 5 zombies up",
             "unknown-dag",
             "`unstamped`",
+            "KPO_SWEEPER_CONTEXT",
+            "--context NAME",
+            "its own circuit breaker",
+            "exec plugins",
         ] {
             assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
         }

@@ -60,11 +60,55 @@ impl Breaker {
         }
         Ok(())
     }
+
+    /// Each cluster's own breaker (`--context`): `clusters` clusters, `of[i]` the cluster of pod
+    /// `i` and `decisions[i]` its decision. A cluster's zombies count against its own pods only, so
+    /// a wrong or stale cluster trips alone and the others are swept.
+    pub fn check_each(
+        &self,
+        clusters: usize,
+        of: &[usize],
+        decisions: &[crate::decide::Decision],
+    ) -> Vec<Result<(), Trip>> {
+        let mut counts = vec![(0usize, 0usize); clusters];
+        for (d, &c) in decisions.iter().zip(of) {
+            counts[c].0 += usize::from(d.is_zombie());
+            counts[c].1 += usize::from(d.reason.judged_against_db());
+        }
+        counts
+            .into_iter()
+            .map(|(zombies, judged)| self.check(zombies, judged))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cluster_has_its_own_breaker() {
+        use crate::decide::{Decision, Reason, Verdict};
+        let b = Breaker {
+            max_deletions: 2,
+            max_fraction: 1.0,
+        };
+        let d = |verdict, reason| Decision {
+            verdict,
+            reason,
+            stuck_terminating: false,
+        };
+        let z = d(Verdict::Zombie, Reason::NoActiveTi);
+        let k = d(Verdict::Keep, Reason::Active);
+        // Cluster 0: 3 zombies (over the cap); cluster 1: 2 zombies; cluster 2: none listed.
+        let of = [0, 0, 0, 1, 1, 1];
+        let d = [z, z, z, z, z, k];
+        let r = b.check_each(3, &of, &d);
+        assert!(r[0].as_ref().unwrap_err().0.contains("3 zombies"));
+        assert!(r[1].is_ok() && r[2].is_ok());
+        // Together they would have tripped: 5 > 2.
+        assert!(b.check(5, 6).is_err());
+    }
 
     #[test]
     fn absolute_cap() {

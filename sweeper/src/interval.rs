@@ -212,6 +212,10 @@ pub async fn run(args: Args, listener: Option<TcpListener>, mut stop: watch::Rec
         "interval mode: one run every interval until SIGTERM"
     );
     let output = args.output;
+    // The clusters' clients live across runs: an exec plugin's token is then refreshed when it
+    // expires (kube-rs asks the plugin again within a minute of its expirationTimestamp), not
+    // fetched anew every run. A client that could not be built is tried again each run.
+    let mut clusters: Vec<crate::Cluster> = Vec::new();
     loop {
         let started = tokio::time::Instant::now();
         health
@@ -224,7 +228,10 @@ pub async fn run(args: Args, listener: Option<TcpListener>, mut stop: watch::Rec
                 tracing::info!("stopped before this run deleted anything");
                 break;
             }
-            p = crate::plan(args.clone()) => p,
+            p = async {
+                crate::reconnect(&args, &mut clusters).await?;
+                crate::plan_on(args.clone(), clusters.clone()).await
+            } => p,
         };
         // From here on the run is not interrupted: its re-read and its delete batch finish.
         let result = match planned {
@@ -298,6 +305,9 @@ fn print(out: &Outcome, output: Output) {
     }
     if let Some(why) = &out.breaker {
         tracing::warn!("{why}");
+    }
+    for line in out.report.failed_clusters() {
+        tracing::error!("{line}");
     }
     tracing::info!(exit = out.exit, "{}", out.report.summary_line());
 }

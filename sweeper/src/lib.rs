@@ -7,6 +7,8 @@
 //!                                      (db.rs)   (decide.rs)     (gate.rs)  (db.rs)    (act.rs)
 //! ```
 //! The order matters: every pod judged existed before the DB snapshot it is judged against.
+//! With `--context` (several clusters) each cluster is LISTed at the same time, the decisions span
+//! them all (one sibling index), and each cluster has its own breaker and its own deletes.
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
@@ -30,7 +32,7 @@ use kube::Client;
 pub use args::Args;
 use decide::{DecideConfig, Decision, PodMeta, Reason, SiblingIndex};
 pub use error::{Error, Result};
-use report::{Action, PodRow, Report, Summary};
+use report::{Action, ClusterReport, ClusterStatus, PodRow, Report, Summary};
 
 /// The exit codes of docs/design.md §8.
 pub mod exit {
@@ -79,7 +81,7 @@ async fn kube_client(args: &Args) -> Result<Client> {
         }
         // docs/design.md §8: $KUBECONFIG, then in-cluster (no ~/.kube/config guess: a CronJob must never
         // pick up a stray file, and a laptop run names its cluster on purpose).
-        None if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) => {
+        None if kubeconfig_env() => {
             kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
                 .await
                 .map_err(|e| Error::KubeConfig(format!("$KUBECONFIG: {e}")))?
@@ -92,6 +94,131 @@ async fn kube_client(args: &Args) -> Result<Client> {
         })?,
     };
     Client::try_from(config).map_err(|e| Error::KubeConfig(e.to_string()))
+}
+
+fn kubeconfig_env() -> bool {
+    std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
+}
+
+/// One cluster of a run: a kubeconfig context (`name`), or without `--context` the one cluster
+/// (`name` `None`). Its client is kept between the runs of interval mode, so an exec plugin's
+/// token is refreshed when it expires, not fetched again every run.
+#[derive(Clone)]
+pub struct Cluster {
+    pub name: Option<String>,
+    /// `Err`: why no client could be built (the context, its credentials); the run reports the
+    /// cluster failed and sweeps the others.
+    pub client: std::result::Result<Client, String>,
+}
+
+impl Cluster {
+    /// The cluster of a run without `--context`, on the caller's client.
+    pub fn current(client: Client) -> Cluster {
+        Cluster {
+            name: None,
+            client: Ok(client),
+        }
+    }
+}
+
+/// The clusters `args` name: one per `--context` (each one's failure is its own), or without it
+/// the current context or in-cluster (whose failure ends the run, as before).
+pub async fn connect(args: &Args) -> Result<Vec<Cluster>> {
+    if args.contexts.is_empty() {
+        return Ok(vec![Cluster::current(kube_client(args).await?)]);
+    }
+    let (kc, from) = match &args.kubeconfig {
+        Some(path) => (
+            kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| Error::KubeConfig(format!("{}: {e}", path.display())))?,
+            path.display().to_string(),
+        ),
+        None if kubeconfig_env() => (
+            kube::config::Kubeconfig::read()
+                .map_err(|e| Error::KubeConfig(format!("$KUBECONFIG: {e}")))?,
+            "$KUBECONFIG".to_owned(),
+        ),
+        None => {
+            return Err(Error::Args(
+                "--context names contexts of a kubeconfig: pass --kubeconfig PATH or set KUBECONFIG".into(),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for name in contexts(&args.contexts) {
+        out.push(Cluster {
+            client: context_client(&kc, &from, &name).await,
+            name: Some(name),
+        });
+    }
+    Ok(out)
+}
+
+/// `--context` values in their order, each once.
+fn contexts(names: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    names
+        .iter()
+        .filter(|n| seen.insert(n.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// A client for one context. An exec plugin runs here first (kube-rs asks it for a token when
+/// the client is built, then again when the token it gave is within a minute of expiring).
+async fn context_client(
+    kc: &kube::config::Kubeconfig,
+    from: &str,
+    name: &str,
+) -> std::result::Result<Client, String> {
+    if !kc.contexts.iter().any(|c| c.name == name) {
+        let known: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "context {name:?} is not in {from} (its contexts: {})",
+            known.join(", ")
+        ));
+    }
+    let opts = kube::config::KubeConfigOptions {
+        context: Some(name.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc.clone(), &opts)
+        .await
+        .map_err(|e| format!("context {name:?} of {from}: {e}"))?;
+    Client::try_from(config).map_err(|e| format!("context {name:?} of {from}: cannot build a client (its credentials: exec plugin, certificate or token): {e}"))
+}
+
+/// Rebuilds the clients that could not be built (interval mode, before each run): a context whose
+/// exec plugin failed once may work now. Clients that exist are kept.
+pub async fn reconnect(args: &Args, clusters: &mut Vec<Cluster>) -> Result<()> {
+    if clusters.is_empty() {
+        *clusters = connect(args).await?;
+        return Ok(());
+    }
+    if clusters.iter().all(|c| c.client.is_ok()) {
+        return Ok(());
+    }
+    let fresh = connect(args).await?;
+    for (c, f) in clusters.iter_mut().zip(fresh) {
+        if c.client.is_err() {
+            *c = f;
+        }
+    }
+    Ok(())
+}
+
+/// The run's exit code (docs/design.md §8): an error (a failed cluster, or a re-read that failed
+/// after some deletes) is 1, then a tripped breaker 2, then failed deletes 3.
+pub fn exit_code(clusters: &[ClusterStatus], run_error: bool, failed_deletes: bool) -> u8 {
+    if run_error || clusters.contains(&ClusterStatus::Failed) {
+        exit::ERROR
+    } else if clusters.contains(&ClusterStatus::Breaker) {
+        exit::BREAKER
+    } else if failed_deletes {
+        exit::DELETE_FAILED
+    } else {
+        exit::OK
+    }
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -110,6 +237,18 @@ pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// A pod whose delete ran late this many times in a row is given up on (reported `failed`).
 pub const MAX_LATE: u32 = 3;
 
+/// One cluster's part of a plan.
+struct ClusterPlan {
+    name: Option<String>,
+    /// `None` when the cluster failed.
+    client: Option<Client>,
+    status: ClusterStatus,
+    /// Why it failed, or why its breaker tripped.
+    error: Option<String>,
+    listed: usize,
+    list_ms: u64,
+}
+
 /// A sweep judged but not acted on: the pods listed, the active TIs read after them, every
 /// decision and the breaker's verdict. [`Plan::finish`] acts.
 pub struct Plan {
@@ -118,14 +257,16 @@ pub struct Plan {
     cfg: DecideConfig,
     delete: bool,
     grace_period: u32,
-    client: Client,
+    clusters: Vec<ClusterPlan>,
     db: db::Db,
     dags: decide::KnownDags,
-    /// Sorted by namespace and name.
+    /// Sorted by cluster (in `--context` order), namespace and name.
     pub pods: Vec<PodMeta>,
+    /// The cluster of each pod (an index into the run's clusters).
+    pub pod_cluster: Vec<usize>,
     pub decisions: Vec<Decision>,
     pub active_tis: usize,
-    /// Why the breaker tripped, when it did.
+    /// Why the breaker tripped, when it did (with `--context`: each tripped cluster's reason).
     pub breaker: Option<String>,
     /// Candidates per re-read ([`BATCH`]).
     pub batch_size: usize,
@@ -161,12 +302,17 @@ fn check_args(args: &Args) -> Result<()> {
 pub async fn plan(args: Args) -> Result<Plan> {
     check_args(&args)?;
     db::DbUrl::resolve(args.db_url.as_ref().map(args::SecretUrl::expose))?;
-    let client = kube_client(&args).await?;
-    plan_with(args, client).await
+    let clusters = connect(&args).await?;
+    plan_on(args, clusters).await
 }
 
-/// [`plan`] with a Kubernetes client of the caller's.
+/// [`plan`] with a Kubernetes client of the caller's (one cluster, no `--context`).
 pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
+    plan_on(args, vec![Cluster::current(client)]).await
+}
+
+/// [`plan`] over the caller's clusters ([`connect`]).
+pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
     let started = Instant::now();
     let started_at = k8s_openapi::jiff::Timestamp::from_second(now_secs())
         .expect("now is a valid timestamp")
@@ -174,6 +320,7 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     check_args(&args)?;
     let Args {
         kubeconfig: _,
+        contexts: _,
         db_url,
         db_schema,
         db_timeout,
@@ -232,19 +379,72 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         include_completed,
         page_size: pods::PAGE_SIZE,
     };
-    // Connecting reads nothing, so it overlaps the LIST; the queries start after it.
-    let ((pods, list_time), (db, connect_time)) = tokio::join!(
-        metrics::timed(pods::list(&client, &scope)),
-        metrics::timed(db::Db::connect_with(&url, &db_cfg))
-    );
-    let mut pods = pods?;
+    // Every cluster at once: the run waits for the slowest LIST, not for their sum. Connecting to
+    // the DB reads nothing, so it overlaps them; the queries start after the last LIST.
+    let lists = futures::future::join_all(clusters.iter().map(|c| {
+        let scope = &scope;
+        async move {
+            match &c.client {
+                Ok(client) => metrics::timed(pods::list(client, scope)).await,
+                Err(e) => (Err(Error::KubeConfig(e.clone())), std::time::Duration::ZERO),
+            }
+        }
+    }));
+    let list_start = Instant::now();
+    let (lists, (db, connect_time)) =
+        tokio::join!(lists, metrics::timed(db::Db::connect_with(&url, &db_cfg)));
+    let list_time = list_start.elapsed();
+    let single = clusters.len() == 1 && clusters[0].name.is_none();
+    let mut plans = Vec::with_capacity(clusters.len());
+    let mut pods = Vec::new();
+    let mut pod_cluster = Vec::new();
+    for (i, (c, (listed, took))) in clusters.into_iter().zip(lists).enumerate() {
+        let list_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let mut p = match listed {
+            Ok(p) => p,
+            // Without --context the one cluster's failure is the run's (exit 1, nothing deleted).
+            Err(e) if single => return Err(e),
+            Err(e) => {
+                let name = c.name.as_deref().unwrap_or_default();
+                tracing::error!(
+                    cluster = name,
+                    kind = e.metric_label(),
+                    "cluster {name} failed: its pods are neither judged nor deleted; the other clusters go on: {e}"
+                );
+                plans.push(ClusterPlan {
+                    name: c.name,
+                    client: None,
+                    status: ClusterStatus::Failed,
+                    error: Some(e.to_string()),
+                    listed: 0,
+                    list_ms,
+                });
+                continue;
+            }
+        };
+        p.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        tracing::debug!(
+            cluster = c.name.as_deref(),
+            pods = p.len(),
+            list_ms,
+            "listed pods"
+        );
+        pod_cluster.resize(pod_cluster.len() + p.len(), i);
+        plans.push(ClusterPlan {
+            name: c.name,
+            client: c.client.ok(),
+            status: ClusterStatus::Ok,
+            error: None,
+            listed: p.len(),
+            list_ms,
+        });
+        if pods.is_empty() {
+            pods = p;
+        } else {
+            pods.append(&mut p);
+        }
+    }
     let mut db = db?;
-    pods.sort_unstable_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    tracing::debug!(
-        pods = pods.len(),
-        list_ms = list_time.as_millis() as u64,
-        "listed pods"
-    );
 
     let query_start = Instant::now();
     let dags = db.known_dags().await?;
@@ -257,6 +457,7 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
     // Rows 9–11 need the rows of the pods whose TI is not active, whatever their state: a
     // second, targeted read (in dry runs too, so a dry run shows what --delete would do).
     let now = now_secs();
+    // One index over every cluster's pods: a TI's current try may run on another cluster.
     let siblings = SiblingIndex::build(&pods, &cfg);
     let mut candidates = HashSet::new();
     for p in &pods {
@@ -289,20 +490,26 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         .collect();
     drop(siblings);
     drop(tis);
-    let zombies = decisions.iter().filter(|d| d.is_zombie()).count();
-    // The fraction counts only the pods judged against the database (row 9 on): owned,
-    // unidentifiable, too young, terminating or unknown-DAG pods can never be zombies.
-    let judged = decisions
-        .iter()
-        .filter(|d| d.reason.judged_against_db())
-        .count();
-    let breaker = gate::Breaker {
+    // Each cluster's own breaker. The fraction counts only the pods judged against the database
+    // (row 9 on): owned, unidentifiable, too young, terminating or unknown-DAG pods can never be
+    // zombies.
+    let verdicts = gate::Breaker {
         max_deletions,
         max_fraction,
     }
-    .check(zombies, judged)
-    .err()
-    .map(|t| t.0);
+    .check_each(plans.len(), &pod_cluster, &decisions);
+    let mut trips = Vec::new();
+    for (c, verdict) in plans.iter_mut().zip(verdicts) {
+        if let (ClusterStatus::Ok, Err(t)) = (c.status, verdict) {
+            trips.push(match &c.name {
+                Some(n) => format!("cluster {n}: {}", t.0),
+                None => t.0.clone(),
+            });
+            c.status = ClusterStatus::Breaker;
+            c.error = Some(t.0);
+        }
+    }
+    let breaker = (!trips.is_empty()).then(|| trips.join("; "));
     let phases = metrics::Phases {
         list: Some(list_time),
         db: Some(connect_time + query_time),
@@ -315,10 +522,11 @@ pub async fn plan_with(args: Args, client: Client) -> Result<Plan> {
         cfg,
         delete,
         grace_period,
-        client,
+        clusters: plans,
         db,
         dags,
         pods,
+        pod_cluster,
         decisions,
         active_tis,
         breaker,
@@ -345,9 +553,10 @@ fn reread_keys(pod: &PodMeta, into: &mut HashSet<tikey::TiKey>) {
 }
 
 impl Plan {
-    /// Acts on the plan: nothing when the breaker tripped or in a dry run; otherwise, batch by
-    /// batch, re-reads the candidates' TI rows, decides again, and deletes what is still a zombie
-    /// within [`WINDOW`] of that re-read.
+    /// Acts on the plan: nothing in a dry run, nothing in a cluster whose breaker tripped;
+    /// otherwise, batch by batch (each within one cluster), re-reads the candidates' TI rows,
+    /// decides again, and deletes what is still a zombie within [`WINDOW`] of that re-read,
+    /// through that cluster's client.
     pub async fn finish(self) -> Result<Outcome> {
         let Plan {
             started,
@@ -355,10 +564,11 @@ impl Plan {
             cfg,
             delete,
             grace_period,
-            client,
+            clusters,
             mut db,
             dags,
             pods,
+            pod_cluster,
             mut decisions,
             active_tis,
             breaker,
@@ -369,7 +579,6 @@ impl Plan {
             stop,
         } = self;
         let mut actions = vec![Action::None; pods.len()];
-        let mut exit = exit::OK;
         let mut failure: Option<Error> = None;
         let unstamped = pods
             .iter()
@@ -394,11 +603,10 @@ impl Plan {
             );
         }
         warn_db_behind(&decisions, cfg.sweep_unknown_ti_after);
-        if breaker.is_some() {
-            exit = exit::BREAKER;
-        } else if !delete {
-            for (a, d) in actions.iter_mut().zip(&decisions) {
-                if d.is_zombie() {
+        let open = |i: usize| clusters[pod_cluster[i]].status == ClusterStatus::Ok;
+        if !delete {
+            for (i, (a, d)) in actions.iter_mut().zip(&decisions).enumerate() {
+                if d.is_zombie() && open(i) {
                     *a = Action::WouldDelete;
                 }
             }
@@ -410,15 +618,16 @@ impl Plan {
                 send_by: None,
                 concurrency: concurrency.max(1),
             };
+            // The pods are sorted by cluster: a batch is a run of one cluster's zombies.
             let mut queue: std::collections::VecDeque<usize> = decisions
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| d.is_zombie())
+                .filter(|&(i, d)| d.is_zombie() && open(i))
                 .map(|(i, _)| i)
                 .collect();
             let mut late = vec![0u32; pods.len()];
             let mut batch_no = 0usize;
-            while !queue.is_empty() {
+            while let Some(&first) = queue.front() {
                 if stop.as_ref().is_some_and(|s| *s.borrow()) {
                     tracing::info!(
                         left = queue.len(),
@@ -426,8 +635,17 @@ impl Plan {
                     );
                     break;
                 }
-                let take = batch_size.max(1).min(queue.len());
+                let cluster = pod_cluster[first];
+                let take = queue
+                    .iter()
+                    .take(batch_size.max(1))
+                    .take_while(|&&i| pod_cluster[i] == cluster)
+                    .count();
                 let batch: Vec<usize> = queue.drain(..take).collect();
+                let client = clusters[cluster]
+                    .client
+                    .as_ref()
+                    .expect("a cluster that listed has a client");
                 // Right before deleting: re-read this batch's rows and decide again.
                 let mut keys = HashSet::new();
                 for &i in &batch {
@@ -469,7 +687,7 @@ impl Plan {
                     ..act_cfg.clone()
                 };
                 let (outcomes, delete_time) =
-                    metrics::timed(act::delete_all(&client, &targets, &cfg_now)).await;
+                    metrics::timed(act::delete_all(client, &targets, &cfg_now)).await;
                 metrics::Phases::add(&mut phases.delete, delete_time);
                 let mut again_late = Vec::new();
                 for (i, o) in target_idx.into_iter().zip(outcomes) {
@@ -497,12 +715,13 @@ impl Plan {
                 batch_no += 1;
             }
             tracing::debug!(batches = batch_no, "deletes done");
-            if failure.is_some() {
-                exit = exit::ERROR;
-            } else if actions.contains(&Action::Failed) {
-                exit = exit::DELETE_FAILED;
-            }
         }
+        let statuses: Vec<ClusterStatus> = clusters.iter().map(|c| c.status).collect();
+        let exit = exit_code(
+            &statuses,
+            failure.is_some(),
+            actions.contains(&Action::Failed),
+        );
         let now = now_secs();
         let count = |r: Reason| decisions.iter().filter(|d| d.reason == r).count();
         let summary = Summary {
@@ -515,12 +734,32 @@ impl Plan {
             newer_than_db: count(Reason::NewerThanDb),
             unknown_ti: count(Reason::UnknownTi),
         };
+        let mut cluster_reports: Vec<ClusterReport> = clusters
+            .into_iter()
+            .map(|c| ClusterReport {
+                name: c.name,
+                status: c.status,
+                listed: c.listed,
+                zombies: 0,
+                deleted: 0,
+                failed: 0,
+                list_ms: c.list_ms,
+                error: c.error,
+            })
+            .collect();
+        for ((d, a), &c) in decisions.iter().zip(&actions).zip(&pod_cluster) {
+            let r = &mut cluster_reports[c];
+            r.zombies += usize::from(d.is_zombie());
+            r.deleted += usize::from(*a == Action::Deleted);
+            r.failed += usize::from(*a == Action::Failed);
+        }
         // Each pod's strings move into its row: the pods and the rows are not both held in full.
         let rows = pods
             .into_iter()
             .zip(decisions)
             .zip(actions)
-            .map(|((p, d), action)| row(p, d, action, now))
+            .zip(pod_cluster)
+            .map(|(((p, d), action), c)| row(p, d, action, cluster_reports[c].name.clone(), now))
             .collect();
         Ok(Outcome {
             report: Report {
@@ -529,6 +768,7 @@ impl Plan {
                 started_at,
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 summary,
+                clusters: cluster_reports,
                 pods: rows,
             },
             exit,
@@ -567,7 +807,7 @@ fn warn_db_behind(decisions: &[Decision], sweep_unknown_after: Option<i64>) {
     );
 }
 
-fn row(p: PodMeta, d: Decision, action: Action, now: i64) -> PodRow {
+fn row(p: PodMeta, d: Decision, action: Action, cluster: Option<String>, now: i64) -> PodRow {
     let key = p.key();
     let ti_key = key.map(|(k, _)| k.encode());
     let try_number = key.map(|(_, t)| t);
@@ -579,7 +819,31 @@ fn row(p: PodMeta, d: Decision, action: Action, now: i64) -> PodRow {
         try_number,
         decision: d.verdict,
         reason: d.reason,
+        cluster,
         action,
         age_secs: p.created_at.map(|c| now - c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ClusterStatus::*;
+
+    #[test]
+    fn exit_codes_with_several_clusters() {
+        assert_eq!(exit_code(&[Ok, Ok], false, false), exit::OK);
+        // A failed cluster is an error even when the others were swept.
+        assert_eq!(exit_code(&[Ok, Failed], false, false), exit::ERROR);
+        assert_eq!(exit_code(&[Breaker, Failed], false, true), exit::ERROR);
+        assert_eq!(exit_code(&[Ok, Breaker], false, true), exit::BREAKER);
+        assert_eq!(exit_code(&[Ok], false, true), exit::DELETE_FAILED);
+        assert_eq!(exit_code(&[Ok], true, false), exit::ERROR);
+    }
+
+    #[test]
+    fn contexts_keep_their_order_once() {
+        let v: Vec<String> = ["b", "a", "b"].iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(contexts(&v), ["b", "a"]);
     }
 }

@@ -34,6 +34,9 @@ async fn main() -> ExitCode {
             if let Some(why) = &out.breaker {
                 eprintln!("kpo-sweeper: {why}");
             }
+            for line in out.report.failed_clusters() {
+                eprintln!("{line}");
+            }
             if let Some(e) = &out.error {
                 tracing::error!(kind = e.metric_label(), "{e}");
                 eprintln!(

@@ -13,6 +13,13 @@
 //! * `kpo_sweeper_last_success_timestamp_seconds`: end of the last `ok` run, Unix seconds (0: none
 //!   yet);
 //! * `kpo_sweeper_interval_seconds`: `--interval`, so an alert can say "no success for 3 intervals".
+//!
+//! With `--context` (several clusters), `kpo_sweeper_pods` also carries `cluster` (the context),
+//! and per cluster: `kpo_sweeper_cluster_up{cluster}` (1: the last run listed it, 0: it failed),
+//! `kpo_sweeper_cluster_failures_total{cluster}` (runs in which it failed),
+//! `kpo_sweeper_cluster_breaker_trips_total{cluster}`, `kpo_sweeper_cluster_deletions_total{cluster}`
+//! and `kpo_sweeper_cluster_delete_failures_total{cluster}`. Without `--context` every series is as
+//! before, with no `cluster` label.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,7 +36,9 @@ use crate::Outcome;
 use crate::exit;
 
 type Label1 = [(&'static str, &'static str); 1];
-type Label2 = [(&'static str, &'static str); 2];
+/// `[cluster,] decision, reason`: the cluster only with `--context`.
+type PodLabels = Vec<(&'static str, String)>;
+type ClusterLabel = [(&'static str, String); 1];
 
 /// How long each phase of one run took. `None`: the phase did not run (no delete in a dry run, or
 /// when the breaker tripped).
@@ -75,7 +84,7 @@ fn histogram() -> Histogram {
 pub struct Metrics {
     runs: Family<Label1, Counter>,
     run_errors: Family<Label1, Counter>,
-    pods: Family<Label2, Gauge>,
+    pods: Family<PodLabels, Gauge>,
     deletions: Counter,
     delete_failures: Counter,
     active_tis: Gauge,
@@ -83,9 +92,14 @@ pub struct Metrics {
     duration: Family<Label1, Histogram, fn() -> Histogram>,
     last_success: Gauge<f64, AtomicU64>,
     interval: Gauge,
-    /// The `{decision,reason}` series set by the last judged run, so the next one zeroes those
-    /// it no longer sees (a gauge of the last run, not a sum).
-    seen: std::sync::Arc<Mutex<HashMap<Label2, i64>>>,
+    cluster_up: Family<ClusterLabel, Gauge>,
+    cluster_failures: Family<ClusterLabel, Counter>,
+    cluster_breaker_trips: Family<ClusterLabel, Counter>,
+    cluster_deletions: Family<ClusterLabel, Counter>,
+    cluster_delete_failures: Family<ClusterLabel, Counter>,
+    /// The `{[cluster,]decision,reason}` series set by the last judged run, so the next one zeroes
+    /// those it no longer sees (a gauge of the last run, not a sum).
+    seen: std::sync::Arc<Mutex<HashMap<PodLabels, i64>>>,
 }
 
 impl Default for Metrics {
@@ -108,6 +122,11 @@ impl Default for Metrics {
             duration,
             last_success: Gauge::default(),
             interval: Gauge::default(),
+            cluster_up: Family::default(),
+            cluster_failures: Family::default(),
+            cluster_breaker_trips: Family::default(),
+            cluster_deletions: Family::default(),
+            cluster_delete_failures: Family::default(),
             seen: Default::default(),
         }
     }
@@ -158,6 +177,31 @@ impl Metrics {
             "The --interval between runs",
             self.interval.clone(),
         );
+        registry.register(
+            "cluster_up",
+            "With --context: 1 when the last run listed the cluster, 0 when it failed",
+            self.cluster_up.clone(),
+        );
+        registry.register(
+            "cluster_failures",
+            "With --context: runs in which the cluster failed (its pods neither judged nor deleted)",
+            self.cluster_failures.clone(),
+        );
+        registry.register(
+            "cluster_breaker_trips",
+            "With --context: runs in which the cluster's circuit breaker tripped",
+            self.cluster_breaker_trips.clone(),
+        );
+        registry.register(
+            "cluster_deletions",
+            "With --context: pods deleted, by cluster",
+            self.cluster_deletions.clone(),
+        );
+        registry.register(
+            "cluster_delete_failures",
+            "With --context: pod deletes that failed after retries, by cluster",
+            self.cluster_delete_failures.clone(),
+        );
         self
     }
 
@@ -177,14 +221,40 @@ impl Metrics {
             .set(i64::try_from(s.active_tis).unwrap_or(i64::MAX));
         self.unstamped
             .set(i64::try_from(unstamped).unwrap_or(i64::MAX));
-        let mut counts: HashMap<Label2, i64> = HashMap::new();
+        let mut counts: HashMap<PodLabels, i64> = HashMap::new();
         for p in &out.report.pods {
-            *counts
-                .entry([
-                    ("decision", p.decision.as_str()),
-                    ("reason", p.reason.as_str()),
-                ])
-                .or_default() += 1;
+            let mut labels = Vec::with_capacity(3);
+            if let Some(c) = &p.cluster {
+                labels.push(("cluster", c.clone()));
+            }
+            labels.push(("decision", p.decision.as_str().to_owned()));
+            labels.push(("reason", p.reason.as_str().to_owned()));
+            *counts.entry(labels).or_default() += 1;
+        }
+        for c in &out.report.clusters {
+            let Some(name) = &c.name else { continue };
+            let l = [("cluster", name.clone())];
+            let up = c.status != crate::report::ClusterStatus::Failed;
+            self.cluster_up.get_or_create(&l).set(i64::from(up));
+            // Every series exists from the cluster's first run on (at 0), so increase() sees the
+            // first failure.
+            let failures = self.cluster_failures.get_or_create(&l);
+            let trips = self.cluster_breaker_trips.get_or_create(&l);
+            match c.status {
+                crate::report::ClusterStatus::Failed => {
+                    failures.inc();
+                }
+                crate::report::ClusterStatus::Breaker => {
+                    trips.inc();
+                }
+                crate::report::ClusterStatus::Ok => {}
+            }
+            self.cluster_deletions
+                .get_or_create(&l)
+                .inc_by(c.deleted as u64);
+            self.cluster_delete_failures
+                .get_or_create(&l)
+                .inc_by(c.failed as u64);
         }
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,7 +302,7 @@ impl Metrics {
 mod tests {
     use super::*;
     use crate::decide::{Reason, Verdict};
-    use crate::report::{Action, PodRow, Report, Summary};
+    use crate::report::{Action, ClusterReport, ClusterStatus, PodRow, Report, Summary};
 
     fn row(name: &str, decision: Verdict, reason: Reason, action: Action) -> PodRow {
         PodRow {
@@ -243,6 +313,7 @@ mod tests {
             try_number: None,
             decision,
             reason,
+            cluster: None,
             action,
             age_secs: None,
         }
@@ -262,6 +333,7 @@ mod tests {
                     failed,
                     ..Default::default()
                 },
+                clusters: Vec::new(),
                 pods,
             },
             exit,
@@ -316,6 +388,41 @@ mod tests {
             assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
         }
         assert!(!t.contains("phase=\"delete\""), "no delete phase ran:\n{t}");
+    }
+
+    #[test]
+    fn clusters_get_their_own_series_with_context() {
+        let m = Metrics::default();
+        let mut z = row("a", Verdict::Zombie, Reason::NoActiveTi, Action::Deleted);
+        z.cluster = Some("home".into());
+        let mut out = outcome(exit::ERROR, vec![z], 1, 0);
+        let c = |name: &str, status, deleted| ClusterReport {
+            name: Some(name.into()),
+            status,
+            listed: 1,
+            zombies: deleted,
+            deleted,
+            failed: 0,
+            list_ms: 1,
+            error: None,
+        };
+        out.report.clusters = vec![
+            c("home", ClusterStatus::Ok, 1),
+            c("gke", ClusterStatus::Failed, 0),
+        ];
+        m.record_outcome(&out, 0, 1.0);
+        let t = text(&m);
+        for line in [
+            "kpo_sweeper_pods{cluster=\"home\",decision=\"zombie\",reason=\"no-active-ti\"} 1",
+            "kpo_sweeper_cluster_up{cluster=\"home\"} 1",
+            "kpo_sweeper_cluster_up{cluster=\"gke\"} 0",
+            "kpo_sweeper_cluster_failures_total{cluster=\"gke\"} 1",
+            "kpo_sweeper_cluster_failures_total{cluster=\"home\"} 0",
+            "kpo_sweeper_cluster_deletions_total{cluster=\"home\"} 1",
+            "kpo_sweeper_deletions_total 1",
+        ] {
+            assert!(t.lines().any(|l| l == line), "missing {line:?} in\n{t}");
+        }
     }
 
     #[test]

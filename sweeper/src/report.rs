@@ -29,6 +29,8 @@ pub struct PodRow {
     pub try_number: Option<i64>,
     pub decision: Verdict,
     pub reason: Reason,
+    /// The kubeconfig context of the pod's cluster (`--context`); `None` without it.
+    pub cluster: Option<String>,
     pub action: Action,
     /// For the table's AGE column only.
     #[serde(skip)]
@@ -53,6 +55,36 @@ pub struct Summary {
     pub unknown_ti: usize,
 }
 
+/// How one cluster's part of the run went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterStatus {
+    /// Listed and judged; its zombies deleted (or would be, in a dry run).
+    Ok,
+    /// Its own circuit breaker tripped: nothing deleted there.
+    Breaker,
+    /// Not reached (client, credentials or LIST failed): its pods neither judged nor deleted.
+    Failed,
+}
+
+/// One cluster of the run: with `--context`, one per context; without it, the one cluster
+/// (`name` null).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterReport {
+    /// The kubeconfig context; `None` without `--context`.
+    pub name: Option<String>,
+    pub status: ClusterStatus,
+    /// Pods listed there (0 when the cluster failed).
+    pub listed: usize,
+    pub zombies: usize,
+    pub deleted: usize,
+    pub failed: usize,
+    /// How long its LIST took, milliseconds (the clusters are listed at the same time).
+    pub list_ms: u64,
+    /// Why the cluster failed, or why its breaker tripped.
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
@@ -60,6 +92,8 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: u64,
     pub summary: Summary,
+    /// Added with `--context` (issue 23); a reader of version 1 may ignore it.
+    pub clusters: Vec<ClusterReport>,
     pub pods: Vec<PodRow>,
 }
 
@@ -86,9 +120,17 @@ impl Report {
         w.flush()
     }
 
-    /// NAMESPACE POD TI-KEY TRY DECISION REASON AGE, columns padded like kubectl's.
+    /// Whether the run named its clusters (`--context`).
+    pub fn multi_cluster(&self) -> bool {
+        self.clusters.iter().any(|c| c.name.is_some())
+    }
+
+    /// [CLUSTER] NAMESPACE POD TI-KEY TRY DECISION REASON AGE, columns padded like kubectl's (CLUSTER
+    /// only with `--context`).
     pub fn to_table(&self) -> String {
+        let with_cluster = self.multi_cluster();
         let header = [
+            "CLUSTER",
             "NAMESPACE",
             "POD",
             "TI-KEY",
@@ -97,11 +139,12 @@ impl Report {
             "REASON",
             "AGE",
         ];
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<[String; 8]> = self
             .pods
             .iter()
             .map(|p| {
                 [
+                    p.cluster.clone().unwrap_or_else(|| "<none>".to_owned()),
                     p.namespace.clone(),
                     p.name.clone(),
                     p.ti_key.clone().unwrap_or_else(|| "<none>".to_owned()),
@@ -113,6 +156,7 @@ impl Report {
                 ]
             })
             .collect();
+        let skip = usize::from(!with_cluster);
         let mut widths = header.map(str::len);
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r) {
@@ -122,7 +166,7 @@ impl Report {
         let mut out = String::new();
         let mut line = |cells: &[&str]| {
             let last = cells.len() - 1;
-            for (i, c) in cells.iter().enumerate() {
+            for (i, c) in cells.iter().enumerate().skip(skip) {
                 if i == last {
                     out.push_str(c);
                 } else {
@@ -160,6 +204,21 @@ impl Report {
             self.duration_ms
         )
     }
+
+    /// One line per cluster that failed (for stderr; a tripped breaker has its own message).
+    pub fn failed_clusters(&self) -> Vec<String> {
+        self.clusters
+            .iter()
+            .filter(|c| c.status == ClusterStatus::Failed)
+            .map(|c| {
+                format!(
+                    "kpo-sweeper: cluster {} failed, its pods were neither judged nor deleted (the other clusters were swept): {}",
+                    c.name.as_deref().unwrap_or("<current context>"),
+                    c.error.as_deref().unwrap_or("unknown error")
+                )
+            })
+            .collect()
+    }
 }
 
 /// kubectl's short age: `45s`, `12m`, `5h`, `3d`.
@@ -193,6 +252,16 @@ mod tests {
                 newer_than_db: 0,
                 unknown_ti: 0,
             },
+            clusters: vec![ClusterReport {
+                name: None,
+                status: ClusterStatus::Ok,
+                listed: 2,
+                zombies: 1,
+                deleted: 0,
+                failed: 0,
+                list_ms: 3,
+                error: None,
+            }],
             pods: vec![
                 PodRow {
                     namespace: "airflow".into(),
@@ -202,6 +271,7 @@ mod tests {
                     try_number: Some(1),
                     decision: Verdict::Zombie,
                     reason: Reason::NoActiveTi,
+                    cluster: None,
                     action: Action::WouldDelete,
                     age_secs: Some(7200),
                 },
@@ -213,6 +283,7 @@ mod tests {
                     try_number: None,
                     decision: Verdict::Skip,
                     reason: Reason::Unidentifiable,
+                    cluster: None,
                     action: Action::None,
                     age_secs: None,
                 },
@@ -226,12 +297,14 @@ mod tests {
         let expected = serde_json::json!({
             "version": 1, "dry_run": true, "started_at": "2026-01-01T00:00:00Z", "duration_ms": 12,
             "summary": {"listed": 2, "active_tis": 1, "zombies": 1, "deleted": 0, "failed": 0, "unstamped": 0, "newer_than_db": 0, "unknown_ti": 0},
+            "clusters": [{"name": null, "status": "ok", "listed": 2, "zombies": 1, "deleted": 0, "failed": 0,
+                          "list_ms": 3, "error": null}],
             "pods": [
                 {"namespace": "airflow", "name": "zombie-pod", "uid": "u1",
                  "ti_key": "kpo_zombie_dag/zombie_kpo_task/manual__x/-1", "try_number": 1,
-                 "decision": "zombie", "reason": "no-active-ti", "action": "would-delete"},
+                 "decision": "zombie", "reason": "no-active-ti", "cluster": null, "action": "would-delete"},
                 {"namespace": "airflow", "name": "legacy", "uid": "u2", "ti_key": null, "try_number": null,
-                 "decision": "skip", "reason": "unidentifiable", "action": "none"}
+                 "decision": "skip", "reason": "unidentifiable", "cluster": null, "action": "none"}
             ]
         });
         assert_eq!(v, expected);
@@ -254,6 +327,47 @@ mod tests {
             lines[2].contains("<none>") && lines[2].ends_with("<unknown>"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn table_and_json_name_the_cluster_with_context() {
+        let mut r = report();
+        r.clusters = vec![
+            ClusterReport {
+                name: Some("home".into()),
+                status: ClusterStatus::Ok,
+                listed: 2,
+                zombies: 1,
+                deleted: 0,
+                failed: 0,
+                list_ms: 3,
+                error: None,
+            },
+            ClusterReport {
+                name: Some("gke-prod".into()),
+                status: ClusterStatus::Failed,
+                listed: 0,
+                zombies: 0,
+                deleted: 0,
+                failed: 0,
+                list_ms: 9,
+                error: Some("connection refused".into()),
+            },
+        ];
+        for p in &mut r.pods {
+            p.cluster = Some("home".into());
+        }
+        let t = r.to_table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("CLUSTER   NAMESPACE"), "{t}");
+        assert!(lines[1].starts_with("home      airflow"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["pods"][0]["cluster"], "home");
+        assert_eq!(v["clusters"][1]["status"], "failed");
+        assert_eq!(v["clusters"][1]["error"], "connection refused");
+        let msgs = r.failed_clusters();
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].contains("gke-prod failed") && msgs[0].contains("connection refused"));
     }
 
     #[test]

@@ -809,3 +809,114 @@ fn the_sweeper_lives_in_sweeper_namespace() {
     assert_eq!(rb["subjects"][0]["namespace"], "airflow");
     find(&objs, "Deployment", "kpo-sweeper-webhook", "kpo-sweeper");
 }
+
+/// Issue 23: the stamping-only release for a remote cluster that another cluster's sweeper sweeps
+/// (`sweeper --context`): `sweeper.enabled=false` with `remoteSweeper` renders the stamp, the guards
+/// and the RBAC of the remote sweeper's identity (User and Group subjects; a ClusterRole with
+/// clusterWide), and no sweeper of its own; the sweeper-scope guard covers that identity.
+/// sweeper/tests/multicluster.rs installs the same rendering on the second apiserver.
+#[test]
+fn remote_stamping_only_release() {
+    const USER: &str = "kpo-sweeper@home-project.iam.gserviceaccount.com";
+    let objs = helm_template(&[
+        "sweeper.enabled=false",
+        "targetNamespaces={jobs,batch}",
+        &format!("remoteSweeper.users={{{USER}}}"),
+        "remoteSweeper.groups={sweepers}",
+    ]);
+    for kind in ["CronJob", "ServiceAccount", "Secret"] {
+        assert!(
+            !objs.iter().any(|o| o["kind"] == kind
+                && o["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-sweeper")),
+            "no {kind} of a sweeper in a stamping-only release"
+        );
+    }
+    assert!(
+        objs.iter()
+            .any(|o| o["kind"] == "MutatingWebhookConfiguration"),
+        "the webhook stamps"
+    );
+    for ns in ["jobs", "batch"] {
+        let role = find(&objs, "Role", "kpo-sweeper-remote-sweeper", ns);
+        assert_eq!(
+            role["rules"],
+            serde_json::json!([
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]},
+                {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+            ])
+        );
+        let binding = find(&objs, "RoleBinding", "kpo-sweeper-remote-sweeper", ns);
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER},
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "sweepers"}
+            ])
+        );
+    }
+    let scope = find(
+        &objs,
+        "ValidatingAdmissionPolicy",
+        "kpo-sweeper-sweeper-scope",
+        "",
+    );
+    let cond = scope["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cond.contains(USER)
+            && cond.contains("\"sweepers\"")
+            && !cond.contains("system:serviceaccount"),
+        "{cond}"
+    );
+    // With its own sweeper too, the guard covers both.
+    let objs = helm_template(&[&format!("remoteSweeper.users={{{USER}}}")]);
+    let scope = find(
+        &objs,
+        "ValidatingAdmissionPolicy",
+        "kpo-sweeper-sweeper-scope",
+        "",
+    );
+    let cond = scope["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        cond.contains(USER)
+            && cond.contains("system:serviceaccount:kpo-sweeper:kpo-sweeper-sweeper"),
+        "{cond}"
+    );
+    // clusterWide: one ClusterRole and its binding.
+    let objs = helm_template(&[
+        "sweeper.enabled=false",
+        "clusterWide=true",
+        &format!("remoteSweeper.users={{{USER}}}"),
+    ]);
+    find(&objs, "ClusterRole", "kpo-sweeper-remote-sweeper", "");
+    let crb = find(
+        &objs,
+        "ClusterRoleBinding",
+        "kpo-sweeper-remote-sweeper",
+        "",
+    );
+    assert_eq!(crb["subjects"][0]["name"], USER);
+    // Nowhere to grant it: refused with what to set.
+    let err = helm_template_refused(&[
+        "sweeper.enabled=false",
+        "targetNamespaces=null",
+        &format!("remoteSweeper.users={{{USER}}}"),
+    ]);
+    assert!(
+        err.contains("remoteSweeper is set but targetNamespaces is empty"),
+        "{err}"
+    );
+    // Without remoteSweeper nothing of it is rendered.
+    assert!(!helm_template(&[]).iter().any(|o| {
+        o["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-remote-sweeper")
+    }));
+}

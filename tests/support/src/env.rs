@@ -36,6 +36,12 @@ impl TestEnv {
         })
     }
 
+    /// The admin kubeconfig of the second control plane (`REMOTE_KUBECONFIG`, its own etcd and
+    /// kube-apiserver; current context `remote`), for the multi-cluster sweep.
+    pub fn remote_kubeconfig(&self) -> PathBuf {
+        PathBuf::from(self.var("REMOTE_KUBECONFIG"))
+    }
+
     /// Parses an env file (`KEY='value'` lines; `export`, comments, double quotes and bare values too).
     pub fn from_file(path: &Path) -> Result<TestEnv, String> {
         let text = std::fs::read_to_string(path)

@@ -18,8 +18,11 @@ fn install_crypto_provider() {
 }
 
 async fn admin_config() -> Config {
+    admin_config_from(&env().kubeconfig).await
+}
+
+async fn admin_config_from(path: &std::path::Path) -> Config {
     install_crypto_provider();
-    let path = &env().kubeconfig;
     let kubeconfig = Kubeconfig::read_from(path).unwrap_or_else(|e| {
         panic!(
             "cannot read the test kubeconfig {}: {e}: run tests/env/up (make test does)",
@@ -56,6 +59,16 @@ async fn checked_client(config: Config, what: &str) -> Client {
 /// An admin client (`system:masters`) of the local apiserver, from the env file's kubeconfig only.
 pub async fn client() -> Client {
     checked_client(admin_config().await, "admin").await
+}
+
+/// An admin client of the second control plane (`REMOTE_KUBECONFIG`: its own etcd and
+/// kube-apiserver, context `remote`), for the multi-cluster sweep.
+pub async fn remote_client() -> Client {
+    checked_client(
+        admin_config_from(&env().remote_kubeconfig()).await,
+        "remote admin",
+    )
+    .await
 }
 
 /// The admin credentials impersonating `user` in `groups` (Impersonate-User/Group headers), e.g.

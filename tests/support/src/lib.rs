@@ -35,7 +35,7 @@ pub use db::{
 pub use env::{DEFAULT_ENV_FILE, ENV_FILE_VAR, TestEnv, env};
 pub use k8s::{
     TEST_LABEL, bind_pod, client, create_node, force_delete_params, fresh_namespace,
-    impersonating_client, set_pod_phase, wait_for_pod_gone,
+    impersonating_client, remote_client, set_pod_phase, wait_for_pod_gone,
 };
 pub use pod::{AIRFLOW_VERSION_LABEL, KPO_IN_CLUSTER_LABEL, XCOM_SIDECAR_CMD, kpo_labels, kpo_pod};
 pub use rand::random_suffix;
