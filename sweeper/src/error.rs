@@ -44,13 +44,23 @@ pub enum Error {
     },
 
     #[error(
-        "cannot read task_instance(dag_id, task_id, run_id, map_index, try_number, state) from {db}: {cause} \
-         — is this an Airflow metadata DB (Airflow >= 2.3, migrated with `airflow db migrate`)?"
+        "{what} {db} failed: {cause} — is this an Airflow metadata DB (Airflow >= 2.3, migrated with \
+         `airflow db migrate`)? The sweeper reads task_instance(dag_id, task_id, run_id, map_index, \
+         try_number, state), dag(dag_id) and dag_run(dag_id, run_id)"
     )]
-    NotAirflowDb { db: String, cause: String },
+    NotAirflowDb {
+        db: String,
+        /// Which read failed ("reading the dag table from").
+        what: &'static str,
+        cause: String,
+    },
 
-    #[error("reading task instances from {db} failed: {cause}")]
-    DbQuery { db: String, cause: String },
+    #[error("{what} {db} failed: {cause}")]
+    DbQuery {
+        db: String,
+        what: &'static str,
+        cause: String,
+    },
 
     #[error("schema {schema:?} (from {source_of}) cannot be used with {db}: {reason}")]
     DbSchema {

@@ -488,7 +488,33 @@ async fn a_table_lacking_our_columns_is_one_clear_line() {
         s.db.raw("ALTER TABLE task_instance DROP COLUMN try_number")
             .await;
         let out = s.sweep(&["--delete", "--owner", OWNER]).await;
-        assert_refused(&s, &out, &["try_number", "is this an Airflow metadata DB"]).await;
+        assert_refused(
+            &s,
+            &out,
+            &[
+                "reading task_instance from",
+                "try_number",
+                "is this an Airflow metadata DB",
+            ],
+        )
+        .await;
+    }
+}
+
+/// The error names the read that failed: a `dag` table gone is not reported as task_instance's.
+#[tokio::test]
+async fn a_missing_dag_table_is_named_as_such() {
+    for kind in [DbKind::Airflow3Postgres, DbKind::Airflow3MySql] {
+        let s = Scenario::new("nodag", kind).await;
+        upstream(&s, &s.db).await;
+        s.db.raw("ALTER TABLE dag RENAME TO dag_renamed_away").await;
+        let out = s.sweep(&["--delete", "--owner", OWNER]).await;
+        assert_refused(&s, &out, &["reading the dag table from", "dag(dag_id)"]).await;
+        assert!(
+            !out.stderr.contains("reading task_instance from"),
+            "{kind:?}: {}",
+            out.stderr
+        );
     }
 }
 

@@ -230,10 +230,10 @@ impl Db {
                         source_of: self.cfg.schema_source,
                     };
                 }
-                Error::NotAirflowDb { db, cause }
+                Error::NotAirflowDb { db, what, cause }
             }
-            ErrorClass::Schema => Error::NotAirflowDb { db, cause },
-            ErrorClass::Other => Error::DbQuery { db, cause },
+            ErrorClass::Schema => Error::NotAirflowDb { db, what, cause },
+            ErrorClass::Other => Error::DbQuery { db, what, cause },
         }
     }
 
