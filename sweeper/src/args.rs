@@ -176,6 +176,13 @@ pub struct Args {
     #[arg(long, env = "KPO_SWEEPER_INCLUDE_COMPLETED")]
     pub include_completed: bool,
 
+    /// Pods per LIST page (1-10000). Each page is one request and one bounded response, decoded
+    /// while the next is fetched; every page is served at the first page's revision. The default
+    /// is what sweeper/README.md's LIST-cost figures chose.
+    #[arg(long, env = "KPO_SWEEPER_PAGE_SIZE", value_name = "N", default_value_t = crate::pods::PAGE_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub page_size: u32,
+
     /// The identity that creates this deployment's KPO pods (the stamp's created-by); repeatable.
     #[arg(
         long = "owner",
@@ -357,6 +364,7 @@ mod tests {
             "max-fraction",
             "min-age",
             "include-completed",
+            "page-size",
             "owner",
             "unstamped",
             "strict-retry",

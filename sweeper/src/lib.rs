@@ -332,6 +332,7 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
         max_fraction,
         min_age,
         include_completed,
+        page_size,
         owners,
         unstamped,
         strict_retry,
@@ -377,7 +378,7 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
     let scope = pods::ListScope {
         namespaces: scope_namespaces,
         include_completed,
-        page_size: pods::PAGE_SIZE,
+        page_size,
     };
     // Every cluster at once: the run waits for the slowest LIST, not for their sum. Connecting to
     // the DB reads nothing, so it overlaps them; the queries start after the last LIST.

@@ -1130,3 +1130,53 @@ async fn kubeconfig_defaults_to_env_then_in_cluster_never_home() {
     assert_eq!(report["dry_run"], serde_json::Value::Bool(true));
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// `--page-size N` is the LIST's `limit`: 5 pods at 2 a page are 3 requests (the apiserver's audit
+/// log), and the pods are judged as at the default size. 0 is refused.
+#[tokio::test]
+async fn page_size_sets_the_list_limit() {
+    let s = Scenario::new("page-size", DbKind::Airflow3Postgres).await;
+    for i in 0..5 {
+        let ti = TiSpec::new("paged_dag", &format!("t{i}"), UPSTREAM_RUN).state(Some("success"));
+        s.db.insert_ti(&ti).await;
+        s.pod(&format!("p{i}"), &ti, Stamping::Ours).await;
+    }
+    let out = s
+        .sweep(&["--owner", OWNER, "--max-fraction", "1", "--page-size", "2"])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let would = out
+        .rows()
+        .into_values()
+        .filter(|(_, _, action)| action == "would-delete")
+        .count();
+    assert_eq!(would, 5, "{}", out.stdout);
+
+    let path = format!("/api/v1/namespaces/{}/pods?", s.ns);
+    let log = &testsupport::env().audit_log;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let limits = loop {
+        let text = std::fs::read_to_string(log).unwrap();
+        let limits: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(&path) && l.contains("\"ResponseComplete\""))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["verb"] == "list")
+            .filter_map(|v| {
+                let uri = v["requestURI"].as_str()?.to_owned();
+                uri.split(['?', '&'])
+                    .find(|p| p.starts_with("limit="))
+                    .map(str::to_owned)
+            })
+            .collect();
+        if limits.len() >= 3 || tokio::time::Instant::now() > deadline {
+            break limits;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(limits, ["limit=2"; 3], "3 pages of 2");
+
+    let out = s.sweep(&["--owner", OWNER, "--page-size", "0"]).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("--page-size"), "{}", out.stderr);
+}
