@@ -1,17 +1,21 @@
-//! Real Airflow end to end (issue 12, part 2): Airflow 3.3.2 with the pinned cncf-kubernetes provider runs
-//! `kpo_zombie_dag` (tests/airflow/dags) with a LocalExecutor scheduler; the real KubernetesPodOperator
-//! creates its pods as service account `airflow-worker` (token kubeconfig) on the kwok nodes; our webhook
-//! binary stamps them; zombies arise by Airflow's own mechanisms; our sweeper binary, run on the same
-//! Airflow database, deletes exactly the zombies and keeps every pod an Airflow task still holds.
+//! The upstream story (apache/airflow#58968) told by real Airflow, one [`Release`] at a time: the
+//! `kpo_zombie_dag` test of each release (tests/kpo_zombie_dag.rs for 3.3.2, tests/kpo_zombie_dag_airflow2.rs
+//! for 2.11.2) is [`kpo_zombie_story`] with that release. Airflow, with the pinned cncf-kubernetes provider
+//! 10.25.0, runs `kpo_zombie_dag` (tests/airflow/dags) with a LocalExecutor scheduler; the real
+//! KubernetesPodOperator creates its pods as service account `airflow-worker` (token kubeconfig) on the kwok
+//! nodes; our webhook binary stamps them; zombies arise by Airflow's own mechanisms; our sweeper binary, run on
+//! the same Airflow database, deletes exactly the zombies and keeps every pod an Airflow task still holds.
 //!
 //! The story, on one DAG run:
 //! 1. Every task starts. `mapped_kpo_task[1]` finishes (KPO deletes its pod) while `[0]` still runs (its
 //!    sidecar never exits). The sweeper keeps the three running pods: `active`.
 //! 2. The LocalExecutor workers of `zombie_kpo_task`, `mapped_kpo_task[0]` and `healthy_kpo_task` (try 1)
 //!    are SIGKILLed while their pods run. Airflow's heartbeat timeout fails the first two (retries=0) and
-//!    puts `healthy_kpo_task` up for retry; its try 2 reattaches to the try-1 pod.
+//!    puts `healthy_kpo_task` up for retry; its try 2 reattaches to the try-1 pod. Meanwhile the row of
+//!    `healthy_kpo_task` shows when `try_number` moves: still 1 while up_for_retry, 2 from the moment the
+//!    scheduler schedules try 2 (before it is queued or runs): bumped at schedule (2.10 and later).
 //! 3. The sweeper deletes the two zombies (`no-active-ti`, one Event each) and keeps the reattached pod
-//!    (`may-reattach`). `healthy_kpo_task` then succeeds on the pod it adopted.
+//!    (`may-reattach`: pod try 1 < row try 2). `healthy_kpo_task` then succeeds on the pod it adopted.
 //!
 //! Every pod KPO created carries the stamp the sweeper reads: its `ti-key` equals the key derived from the
 //! Airflow row (`TiKey::from_db`), and `created-by` is the worker's identity.
@@ -22,9 +26,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airflow_e2e::airflow::{Airflow, DAG_ID, DagSettings, HEARTBEAT_TIMEOUT_SECS, Ti};
-use airflow_e2e::procs::binaries;
-use airflow_e2e::{hook, identity, kwok, wait_for};
+use crate::airflow::{Airflow, DAG_ID, DagSettings, HEARTBEAT_TIMEOUT_SECS, Release, Ti};
+use crate::procs::binaries;
+use crate::{hook, identity, kwok, wait_for};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
@@ -190,14 +194,19 @@ impl Drop for Cleanup {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
+/// The whole story with `release`; panics (keeping Airflow's logs) at the first step that differs.
+pub async fn kpo_zombie_story(release: &'static Release) {
     let admin = testsupport::client().await;
-    let ns = testsupport::fresh_namespace(&admin, "airflow-e2e").await;
+    let short: String = release.version.chars().filter(char::is_ascii_digit).collect();
+    let ns = testsupport::fresh_namespace(&admin, &format!("airflow{short}-e2e")).await;
     let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
     let dir = std::env::temp_dir().join(format!("kpo-airflow-e2e-{ns}"));
     std::fs::create_dir_all(&dir).unwrap();
-    eprintln!("airflow-e2e: namespace {ns}, logs in {}", dir.display());
+    eprintln!(
+        "airflow-e2e: Airflow {}, namespace {ns}, logs in {}",
+        release.version,
+        dir.display()
+    );
     let _binaries = tokio::task::spawn_blocking(binaries).await.unwrap();
 
     say(
@@ -228,11 +237,19 @@ async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
         }
     });
 
-    say(
-        "Airflow 3.3.2 starts: api-server, dag-processor, scheduler (LocalExecutor), fresh PostgreSQL DB",
-    );
+    say(&format!(
+        "Airflow {} starts: {}, on a fresh copy of its PostgreSQL template",
+        release.version,
+        match release.generation {
+            crate::airflow::Generation::Three =>
+                "api-server, dag-processor, scheduler (LocalExecutor)",
+            crate::airflow::Generation::Two =>
+                "scheduler (LocalExecutor; it parses the DAGs itself)",
+        }
+    ));
     let (tol_key, tol_value, _) = kwok::taint();
     let af = Airflow::start(
+        release,
         &dir,
         &DagSettings {
             namespace: ns.clone(),
@@ -329,8 +346,8 @@ async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
     for (task, idx) in [ZOMBIE, MAPPED_0, HEALTHY] {
         let ti = af.ti(task, idx).await.unwrap();
         assert_eq!(ti.state(), "running", "{ti:?}");
-        let (w, t) = af.kill_worker(&ti);
-        eprintln!("airflow-e2e: killed worker {w} and task process {t} of {task}[{idx}]");
+        let killed = af.kill_worker(&ti);
+        eprintln!("airflow-e2e: {task}[{idx}]: SIGKILLed {killed:?}");
     }
     let fail = Duration::from_secs(HEARTBEAT_TIMEOUT_SECS + 180);
     for (task, idx) in [ZOMBIE, MAPPED_0] {
@@ -478,6 +495,7 @@ async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
         )
         .await;
     assert_eq!(done.try_number, 2, "{done:?}");
+    check_try_number_moves(&af).await;
     assert!(
         testsupport::wait_for_pod_gone(&admin, &ns, &name(&healthy_pod), Duration::from_secs(60))
             .await,
@@ -544,6 +562,58 @@ async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
     );
     drop(af);
     drop(cleanup);
+}
+
+/// How this Airflow moved `try_number` (docs/design.md §5, "bumped at schedule" since 2.10), from every
+/// committed change of the rows (the audit trigger of [`Airflow::ti_history`]): a row starts at
+/// (none, 0); `try_number` grows only by one, only in the change that makes the row `scheduled` (never at
+/// queue, start, failure or retry); a try that went up_for_retry keeps its number until try 2 is scheduled.
+/// So the pod's label equals the column while its try runs or waits for retry (sweep 1: `active`), and is
+/// one below it from the moment the next try is scheduled (sweep 2: `may-reattach`).
+async fn check_try_number_moves(af: &Airflow) {
+    say(&format!(
+        "how Airflow {} moved try_number (every committed change of the rows):",
+        af.release.version
+    ));
+    for ((task, idx), last) in [
+        (HEALTHY, ("success", 2)),
+        (ZOMBIE, ("failed", 1)),
+        (MAPPED_0, ("failed", 1)),
+        (MAPPED_1, ("success", 1)),
+    ] {
+        let h = af.ti_history(task, idx).await;
+        eprintln!("   {task}[{idx}]: {h:?}");
+        let seen: Vec<(&str, i64)> = h.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        assert_eq!(seen.first(), Some(&("none", 0)), "{task}[{idx}] created with try 0: {h:?}");
+        assert_eq!(seen.last(), Some(&last), "{task}[{idx}] ends: {h:?}");
+        for w in seen.windows(2) {
+            let ((_, before), (state, after)) = (w[0], w[1]);
+            if after != before {
+                assert!(
+                    after == before + 1 && state == "scheduled",
+                    "{task}[{idx}]: try_number {before} -> {after} on the way to {state}, not +1 at \
+                     schedule: {h:?}"
+                );
+            }
+        }
+        for try_number in 1..=last.1 {
+            assert!(
+                seen.contains(&("running", try_number)),
+                "{task}[{idx}] ran try {try_number}: {h:?}"
+            );
+        }
+    }
+    let h = af.ti_history(HEALTHY.0, HEALTHY.1).await;
+    let retry = h
+        .iter()
+        .position(|(s, _)| s == "up_for_retry")
+        .unwrap_or_else(|| panic!("healthy_kpo_task was never up_for_retry: {h:?}"));
+    assert_eq!(h[retry].1, 1, "up_for_retry keeps try 1: {h:?}");
+    assert_eq!(
+        h[retry + 1],
+        ("scheduled".to_owned(), 2),
+        "the retry is scheduled as try 2: {h:?}"
+    );
 }
 
 /// Whether an Airflow task log under `logs` whose path contains `task` and `attempt` contains `needle`.
