@@ -170,13 +170,20 @@ impl AirflowDb {
     async fn copy_of(release: &Release) -> AirflowDb {
         let template_url = testsupport::env().var(release.template_key);
         let (base, template) = template_url.rsplit_once('/').unwrap_or_else(|| {
-            panic!("{} is not a postgres://…/DB URL: run tests/env/up", release.template_key)
+            panic!(
+                "{} is not a postgres://…/DB URL: run tests/env/up",
+                release.template_key
+            )
         });
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        let short: String = release.version.chars().filter(char::is_ascii_digit).collect();
+        let short: String = release
+            .version
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
         let name = format!("t_af{short}_{secs}_{}", testsupport::random_suffix(6));
         let mut conn = sqlx::PgConnection::connect(admin_url())
             .await
@@ -231,7 +238,10 @@ impl AirflowDb {
         })
         .join();
         if !matches!(res, Ok(Ok(()))) {
-            eprintln!("cannot drop database {}: {res:?} (tests/env/up drops it after a few hours)", self.name);
+            eprintln!(
+                "cannot drop database {}: {res:?} (tests/env/up drops it after a few hours)",
+                self.name
+            );
         }
     }
 }
@@ -280,7 +290,8 @@ impl Airflow {
         let env_version = testsupport::env().var(release.version_key);
         assert_eq!(
             env_version, release.version,
-            "the env file's {} is {env_version}, this test runs Airflow {}: run tests/env/up from this checkout",
+            "the env file's {} is {env_version}, this test runs Airflow {}: run tests/env/up from this \
+             checkout",
             release.version_key, release.version
         );
         let db = AirflowDb::copy_of(release).await;
@@ -292,7 +303,12 @@ impl Airflow {
         sqlx::raw_sql(TI_AUDIT)
             .execute(&pool)
             .await
-            .unwrap_or_else(|e| panic!("install the task_instance audit trigger in {}: {e}", db.name));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "install the task_instance audit trigger in {}: {e}",
+                    db.name
+                )
+            });
         let home = dir.join("airflow-home");
         std::fs::create_dir_all(&home).unwrap();
         let marker_value = format!("{}-{}", db.name, std::process::id());
@@ -395,14 +411,20 @@ impl Airflow {
                         "AIRFLOW__SCHEDULER__LOCAL_TASK_JOB_HEARTBEAT_SEC",
                         "2".to_owned(),
                     ),
-                    ("AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL", "5".to_owned()),
+                    (
+                        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL",
+                        "5".to_owned(),
+                    ),
                     ("AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL", "10".to_owned()),
                     (
                         "AIRFLOW__WEBSERVER__SECRET_KEY",
                         format!("secret-{marker_value}"),
                     ),
                 ]);
-                (vec![("scheduler", vec!["scheduler".to_owned()])], "scheduler")
+                (
+                    vec![("scheduler", vec!["scheduler".to_owned()])],
+                    "scheduler",
+                )
             }
         };
         let mut af = Airflow {
@@ -441,7 +463,10 @@ impl Airflow {
             .position(|d| d.name == parser)
             .expect("the parsing daemon");
         wait_for(
-            &format!("the {} to serialize kpo_zombie_dag", af.daemons[parser].name),
+            &format!(
+                "the {} to serialize kpo_zombie_dag",
+                af.daemons[parser].name
+            ),
             STARTUP_TIMEOUT,
             || async {
                 af.check_alive();

@@ -1,8 +1,8 @@
 //! kpo-sweeper end to end with real Airflow (docs/design.md §6, issues 12 and 22): the real
-//! KubernetesPodOperator, run by Airflow 3.3.2 or 2.11.2 from the environment's venvs, creates pods on the kwok nodes that `tests/env/up` starts; our
-//! `webhook` binary stamps them at admission; Airflow's own mechanisms (a killed worker, its heartbeat
-//! timeout, a retry) turn some of them into zombies; our `sweeper` binary then judges them against the same
-//! Airflow metadata database.
+//! KubernetesPodOperator, run by Airflow 3.3.2 or 2.11.2 from the environment's venvs, creates pods on the
+//! kwok nodes that `tests/env/up` starts; our `webhook` binary stamps them at admission; Airflow's own
+//! mechanisms (a killed worker, its heartbeat timeout, a retry) turn some of them into zombies; our `sweeper`
+//! binary then judges them against the same Airflow metadata database.
 //!
 //! - [`kwok`]: the fake nodes (env key `KWOK_NODES`), their taint, pods that run there.
 //! - [`procs`]: the workspace binaries (built by cargo, located from its JSON messages) and daemons that are

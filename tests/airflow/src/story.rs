@@ -1,10 +1,11 @@
 //! The upstream story (apache/airflow#58968) told by real Airflow, one [`Release`] at a time: the
-//! `kpo_zombie_dag` test of each release (tests/kpo_zombie_dag.rs for 3.3.2, tests/kpo_zombie_dag_airflow2.rs
-//! for 2.11.2) is [`kpo_zombie_story`] with that release. Airflow, with the pinned cncf-kubernetes provider
-//! 10.25.0, runs `kpo_zombie_dag` (tests/airflow/dags) with a LocalExecutor scheduler; the real
-//! KubernetesPodOperator creates its pods as service account `airflow-worker` (token kubeconfig) on the kwok
-//! nodes; our webhook binary stamps them; zombies arise by Airflow's own mechanisms; our sweeper binary, run on
-//! the same Airflow database, deletes exactly the zombies and keeps every pod an Airflow task still holds.
+//! `kpo_zombie_dag` test of each release (tests/kpo_zombie_dag.rs for 3.3.2,
+//! tests/kpo_zombie_dag_airflow2.rs for 2.11.2) is [`kpo_zombie_story`] with that release. Airflow, with
+//! the pinned cncf-kubernetes provider 10.25.0, runs `kpo_zombie_dag` (tests/airflow/dags) with a
+//! LocalExecutor scheduler; the real KubernetesPodOperator creates its pods as service account
+//! `airflow-worker` (token kubeconfig) on the kwok nodes; our webhook binary stamps them; zombies arise by
+//! Airflow's own mechanisms; our sweeper binary, run on the same Airflow database, deletes exactly the
+//! zombies and keeps every pod an Airflow task still holds.
 //!
 //! The story, on one DAG run:
 //! 1. Every task starts. `mapped_kpo_task[1]` finishes (KPO deletes its pod) while `[0]` still runs (its
@@ -197,7 +198,11 @@ impl Drop for Cleanup {
 /// The whole story with `release`; panics (keeping Airflow's logs) at the first step that differs.
 pub async fn kpo_zombie_story(release: &'static Release) {
     let admin = testsupport::client().await;
-    let short: String = release.version.chars().filter(char::is_ascii_digit).collect();
+    let short: String = release
+        .version
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
     let ns = testsupport::fresh_namespace(&admin, &format!("airflow{short}-e2e")).await;
     let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
     let dir = std::env::temp_dir().join(format!("kpo-airflow-e2e-{ns}"));
@@ -584,7 +589,11 @@ async fn check_try_number_moves(af: &Airflow) {
         let h = af.ti_history(task, idx).await;
         eprintln!("   {task}[{idx}]: {h:?}");
         let seen: Vec<(&str, i64)> = h.iter().map(|(s, n)| (s.as_str(), *n)).collect();
-        assert_eq!(seen.first(), Some(&("none", 0)), "{task}[{idx}] created with try 0: {h:?}");
+        assert_eq!(
+            seen.first(),
+            Some(&("none", 0)),
+            "{task}[{idx}] created with try 0: {h:?}"
+        );
         assert_eq!(seen.last(), Some(&last), "{task}[{idx}] ends: {h:?}");
         for w in seen.windows(2) {
             let ((_, before), (state, after)) = (w[0], w[1]);
