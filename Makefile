@@ -44,6 +44,7 @@ demo: env-up
 
 ## demo-airflow: the same scenario run by real Airflow 3.3.2 and its KubernetesPodOperator on kwok nodes,
 ## zombies made by killed workers, narrated (the test tests/airflow/tests/kpo_zombie_dag.rs; ~4 min warm).
+## The same story told by Airflow 2.11.2: cargo test -p airflow-e2e --test kpo_zombie_dag_airflow2 -- --nocapture
 demo-airflow: env-up
 	set -a; . $(ENV_FILE); set +a; cargo test --locked -p airflow-e2e --test kpo_zombie_dag -- --nocapture
 

@@ -10,7 +10,8 @@ a few seconds after it starts, every other container runs until the pod is delet
   retries=1, so a killed first try is retried, and the second try reattaches to the first try's pod.
 - mapped_kpo_task: expanded over two pod specs, index 0 shaped like zombie_kpo_task, index 1 a short `base`.
 
-The test (tests/airflow/tests/kpo_zombie_dag.rs) sets, for the dag-processor and the workers:
+The tests (tests/airflow/src/story.rs, told by Airflow 3.3.2 and 2.11.2) set, for the DAG parser and the
+workers:
 KPO_E2E_NAMESPACE, KPO_E2E_KUBECONFIG (a token kubeconfig of service account airflow-worker),
 KPO_E2E_TOLERATION_KEY / _VALUE (the kwok nodes' taint) and KPO_E2E_HEALTHY_BASE_RUNS_FOR.
 """
@@ -22,8 +23,12 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import dag
 from kubernetes.client import models as k8s
+
+try:  # Airflow 3: the task SDK
+    from airflow.sdk import dag
+except ImportError:  # Airflow 2 (2.11.2 in tests/airflow/tests/kpo_zombie_dag_airflow2.rs)
+    from airflow.decorators import dag
 
 NAMESPACE = os.environ.get("KPO_E2E_NAMESPACE", "airflow")
 KUBECONFIG = os.environ.get("KPO_E2E_KUBECONFIG")

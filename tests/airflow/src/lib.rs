@@ -1,16 +1,19 @@
-//! kpo-sweeper end to end with real Airflow (docs/design.md §6, issue 12): the real KubernetesPodOperator, run by
-//! Airflow 3.3.2 from the environment's venv, creates pods on the kwok nodes that `tests/env/up` starts; our
-//! `webhook` binary stamps them at admission; Airflow's own mechanisms (a killed worker, its heartbeat
-//! timeout, a retry) turn some of them into zombies; our `sweeper` binary then judges them against the same
-//! Airflow metadata database.
+//! kpo-sweeper end to end with real Airflow (docs/design.md §6, issues 12 and 22): the real
+//! KubernetesPodOperator, run by Airflow 3.3.2 or 2.11.2 from the environment's venvs, creates pods on the
+//! kwok nodes that `tests/env/up` starts; our `webhook` binary stamps them at admission; Airflow's own
+//! mechanisms (a killed worker, its heartbeat timeout, a retry) turn some of them into zombies; our `sweeper`
+//! binary then judges them against the same Airflow metadata database.
 //!
 //! - [`kwok`]: the fake nodes (env key `KWOK_NODES`), their taint, pods that run there.
 //! - [`procs`]: the workspace binaries (built by cargo, located from its JSON messages) and daemons that are
 //!   killed with their whole process group, plus every process that carries the run's marker.
 //! - [`identity`]: the `airflow-worker` service account, its Role, and a kubeconfig with a bound token.
 //! - [`hook`]: certificates from the `certs` binary, the `webhook` binary, its MutatingWebhookConfiguration.
-//! - [`airflow`]: an Airflow deployment (api-server, dag-processor, scheduler with LocalExecutor) on a fresh
-//!   copy of the 3.3.2 template database on PostgreSQL.
+//! - [`airflow`]: an Airflow deployment of one [`airflow::Release`] (3.3.2: api-server, dag-processor,
+//!   scheduler; 2.11.2: scheduler; both with the LocalExecutor) on a fresh copy of that release's template
+//!   database on PostgreSQL.
+//! - [`story`]: the upstream story, told by one release: workers killed, a retry reattaches, the sweeper
+//!   deletes exactly the zombies. Each release's test is this story.
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
@@ -19,6 +22,7 @@ pub mod hook;
 pub mod identity;
 pub mod kwok;
 pub mod procs;
+pub mod story;
 
 use std::future::Future;
 use std::time::Duration;
