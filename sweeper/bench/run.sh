@@ -22,6 +22,9 @@
 # With --soak first: interval mode over time (examples/interval_soak.rs): RSS, peak, fds and threads
 # after each of --loops loops, on a namespace and database a run with --keep-db --namespace NS left:
 #   sweeper/bench/run.sh --soak --namespace NS --db-url URL [--loops 300] [--interval 1s]
+#
+# With --mem first: which structure holds a dry run's bytes (examples/mem_breakdown.rs), per pod:
+#   sweeper/bench/run.sh --mem --namespace NS
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tests/env/up >/dev/null
@@ -37,6 +40,11 @@ if [[ "${1:-}" == --cost ]]; then
   args=("$@")
   [[ " $* " == *" --db-url "* ]] && args+=(--sweeper "$target/release/sweeper")
   exec "$target/release/examples/list_cost" "${args[@]}"
+fi
+if [[ "${1:-}" == --mem ]]; then
+  shift
+  CARGO_TARGET_DIR="$target" cargo build --release --quiet -p sweeper --example mem_breakdown
+  exec "$target/release/examples/mem_breakdown" "$@"
 fi
 if [[ "${1:-}" == --soak ]]; then
   shift
