@@ -14,6 +14,13 @@ The tests (tests/airflow/src/story.rs, told by Airflow 3.3.2 and 2.11.2) set, fo
 workers:
 KPO_E2E_NAMESPACE, KPO_E2E_KUBECONFIG (a token kubeconfig of service account airflow-worker),
 KPO_E2E_TOLERATION_KEY / _VALUE (the kwok nodes' taint) and KPO_E2E_HEALTHY_BASE_RUNS_FOR.
+
+With KPO_E2E_REMOTE_CONTEXT set (the 3.3.2 test: the remote cluster's context in KPO_E2E_KUBECONFIG, whose
+current context is the home cluster), two more tasks run their pods on the remote cluster through
+`config_file` + `cluster_context`, as GKE/EKS/AKS users' KPO tasks do:
+
+- remote_zombie_kpo_task: shaped like zombie_kpo_task.
+- remote_live_kpo_task: only `base`, which runs for KPO_E2E_REMOTE_LIVE_RUNS_FOR and exits; retries=0.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ TOLERATION = k8s.V1Toleration(
     effect="NoSchedule",
 )
 HEALTHY_BASE_RUNS_FOR = os.environ.get("KPO_E2E_HEALTHY_BASE_RUNS_FOR", "3s")
+REMOTE_CONTEXT = os.environ.get("KPO_E2E_REMOTE_CONTEXT")
+REMOTE_LIVE_RUNS_FOR = os.environ.get("KPO_E2E_REMOTE_LIVE_RUNS_FOR", "3s")
 # Read by the kwok stage that ends `base` (tests/env/kwok/kwok.yaml).
 BASE_RUNS_FOR = "kwok.kpo-sweeper.io/base-runs-for"
 
@@ -113,6 +122,21 @@ def kpo_zombie_dag():
             {"full_pod_spec": finishing_pod("3s")},
         ]
     )
+    if REMOTE_CONTEXT:
+        KubernetesPodOperator(
+            task_id="remote_zombie_kpo_task",
+            full_pod_spec=never_finishing_pod(),
+            retries=0,
+            cluster_context=REMOTE_CONTEXT,
+            **COMMON,
+        )
+        KubernetesPodOperator(
+            task_id="remote_live_kpo_task",
+            full_pod_spec=finishing_pod(REMOTE_LIVE_RUNS_FOR),
+            retries=0,
+            cluster_context=REMOTE_CONTEXT,
+            **COMMON,
+        )
 
 
 kpo_zombie_dag()

@@ -117,6 +117,9 @@ pub struct DagSettings {
     pub toleration_value: String,
     /// How long `base` of healthy_kpo_task runs (a Go duration, e.g. `90s`).
     pub healthy_base_runs_for: String,
+    /// `(context, how long base of remote_live_kpo_task runs)`: the DAG's two remote tasks, with their
+    /// `cluster_context` (a context of `kubeconfig`). `None`: the DAG has no remote task.
+    pub remote: Option<(String, String)>,
 }
 
 /// One row of `task_instance`, as Airflow wrote it.
@@ -322,7 +325,7 @@ impl Airflow {
             ),
             ("AIRFLOW__CORE__DAGS_FOLDER", dags.display().to_string()),
             ("AIRFLOW__CORE__EXECUTOR", "LocalExecutor".to_owned()),
-            ("AIRFLOW__CORE__PARALLELISM", "6".to_owned()),
+            ("AIRFLOW__CORE__PARALLELISM", "8".to_owned()),
             ("AIRFLOW__CORE__LOAD_EXAMPLES", "False".to_owned()),
             (
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",
@@ -345,6 +348,12 @@ impl Airflow {
             ),
             ("KPO_AIRFLOW_E2E_RUN", marker_value.clone()),
         ];
+        if let Some((context, live_runs_for)) = &dag.remote {
+            env.extend([
+                ("KPO_E2E_REMOTE_CONTEXT", context.clone()),
+                ("KPO_E2E_REMOTE_LIVE_RUNS_FOR", live_runs_for.clone()),
+            ]);
+        }
         // (name, arguments) of the daemons, the one that parses the DAGs named by `parser`.
         let (daemons, parser): (Vec<(&str, Vec<String>)>, &str) = match release.generation {
             Generation::Three => {

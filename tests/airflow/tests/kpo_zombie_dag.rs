@@ -4,9 +4,9 @@
 //! cncf-kubernetes 10.25.0. `make demo-airflow` runs it narrated.
 
 use airflow_e2e::airflow::AIRFLOW_3_3_2;
-use airflow_e2e::story::kpo_zombie_story;
+use airflow_e2e::story::{Clusters, kpo_zombie_story};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn real_airflow_kpo_zombies_are_swept_and_live_pods_kept() {
-    kpo_zombie_story(&AIRFLOW_3_3_2).await;
+    kpo_zombie_story(&AIRFLOW_3_3_2, Clusters::HomeAndRemote).await;
 }

@@ -5,9 +5,9 @@
 //! its own, so `cargo test` runs it after the 3.3.2 one, never beside it (two Airflows on two cores).
 
 use airflow_e2e::airflow::AIRFLOW_2_11_2;
-use airflow_e2e::story::kpo_zombie_story;
+use airflow_e2e::story::{Clusters, kpo_zombie_story};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn real_airflow_2_11_2_kpo_zombies_are_swept_and_live_pods_kept() {
-    kpo_zombie_story(&AIRFLOW_2_11_2).await;
+    kpo_zombie_story(&AIRFLOW_2_11_2, Clusters::Home).await;
 }
