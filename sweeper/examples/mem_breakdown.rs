@@ -1,19 +1,27 @@
 //! Which structure holds a sweep's bytes (not a test): `sweeper/bench/run.sh --mem --namespace NS`.
 //!
 //! On a namespace that holds the bench's pods (a `run.sh --namespace NS` run leaves them), builds the
-//! three structures a dry run holds at its peak, one after the other, and prints the growth of this
-//! process's resident memory (VmRSS) each one causes, in MB and bytes per pod:
+//! structures a dry run holds, one after the other, and prints the growth of this process's resident
+//! memory (VmRSS) each one causes, in MB and bytes per pod:
 //! 1. the listed pods (`sweeper::pods::list`: `Vec<PodMeta>`, as a sweep lists them);
-//! 2. the active-TI map, one entry per pod's key (`decide::ActiveMap`: `HashMap<TiKey, ActiveTi>`, as the
-//!    DB read fills it when every pod's TI is active, the bench's case);
-//! 3. the report's rows (`report::PodRow`: namespace, name, uid and the encoded key copied per pod).
+//! 2. the active-TI map, one entry per pod's key (`decide::ActiveMap<&TiKey>`, keyed by the pods' own
+//!    keys, as the DB read fills it when every pod's TI is active, the bench's case);
+//! 3. the sibling index (row 14);
+//! 4. the report (`report::Pods`: the pods themselves, with a decision, an action and a cluster each).
+//!
+//! 1 + 2 + 3 are what the plan holds while it decides: the run's peak.
 //!
 //! Usage: mem_breakdown --namespace NS
 #![forbid(unsafe_code)]
 #![deny(warnings, rust_2018_idioms)]
 
-use sweeper::decide::{ActiveMap, ActiveTi, Reason, Verdict};
-use sweeper::report::{Action, PodRow};
+use std::collections::HashSet;
+
+use sweeper::decide::{
+    ActiveMap, ActiveTi, DecideConfig, Decision, Reason, SiblingIndex, Verdict, insert_active,
+};
+use sweeper::report::{Action, Pods};
+use tikey::TiKey;
 
 fn rss() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -56,43 +64,68 @@ async fn main() {
     );
     line("1. listed pods (Vec<PodMeta>)", after_list - before, n);
 
-    let mut active = ActiveMap::with_capacity(n);
+    // What the sweep's main read keeps when every pod's TI is active (the bench's case): one entry
+    // per pod, keyed by the pod's own key.
+    let wanted: HashSet<&TiKey> = pods
+        .iter()
+        .filter_map(|p| p.key().map(|(k, _)| k))
+        .collect();
+    let mut active: ActiveMap<&TiKey> = ActiveMap::with_capacity(wanted.len());
     for p in &pods {
         if let Some((key, t)) = p.key() {
-            active.insert(key.clone(), ActiveTi::new(t, Some("running")));
+            insert_active(&mut active, key, ActiveTi::new(t, Some("running")));
         }
     }
     let after_map = rss();
     line(
-        "2. active-TI map (HashMap<TiKey, ActiveTi>)",
+        "2. active-TI map (HashMap<&TiKey, ActiveTi>) + keys",
         after_map - after_list,
         n,
     );
+    drop(wanted);
 
-    let rows: Vec<PodRow> = pods
-        .iter()
-        .map(|p| PodRow {
-            namespace: p.namespace.to_string(),
-            name: p.name.clone(),
-            uid: p.uid.clone(),
-            ti_key: p.key().map(|(k, _)| k.encode()),
-            try_number: p.key().map(|(_, t)| t),
-            decision: Verdict::Keep,
-            reason: Reason::Active,
-            cluster: None,
-            action: Action::None,
-            age_secs: None,
-        })
-        .collect();
-    let after_rows = rss();
-    line("3. report rows (Vec<PodRow>)", after_rows - after_map, n);
-    line("all three", after_rows - before, n);
-    println!(
-        "sizes: PodMeta {} B, TiKey {} B, ActiveTi {} B, PodRow {} B (inline, before heap strings)",
-        std::mem::size_of::<sweeper::decide::PodMeta>(),
-        std::mem::size_of::<tikey::TiKey>(),
-        std::mem::size_of::<ActiveTi>(),
-        std::mem::size_of::<PodRow>()
+    let cfg = DecideConfig::default();
+    let siblings = SiblingIndex::build(&pods, &cfg);
+    let after_siblings = rss();
+    line(
+        "3. sibling index (sorted Vec<u32>)",
+        after_siblings - after_map,
+        n,
     );
-    drop((pods, active, rows));
+    drop(siblings);
+    drop(active);
+
+    // The report: the pods themselves, with a decision, an action and a cluster each.
+    let before_report = rss();
+    let report = Pods::new(
+        pods,
+        vec![
+            Decision {
+                verdict: Verdict::Keep,
+                reason: Reason::Active,
+                stuck_terminating: false
+            };
+            n
+        ],
+        vec![Action::None; n],
+        vec![0; n],
+        vec![None],
+        0,
+    );
+    let after_report = rss();
+    line(
+        "4. report (Pods: the pods + 3 vectors)",
+        after_report - before_report,
+        n,
+    );
+    line("at the plan's peak (1 + 2 + 3)", after_siblings - before, n);
+    println!(
+        "sizes: PodMeta {} B, TiKey {} B, ActiveTi {} B, (&TiKey, ActiveTi) {} B, Uid {} B (inline, before heap strings)",
+        std::mem::size_of::<sweeper::decide::PodMeta>(),
+        std::mem::size_of::<TiKey>(),
+        std::mem::size_of::<ActiveTi>(),
+        std::mem::size_of::<(&TiKey, ActiveTi)>(),
+        std::mem::size_of::<sweeper::decide::Uid>(),
+    );
+    drop(report);
 }

@@ -83,7 +83,7 @@ async fn delete_one(client: &Client, t: &Target<'_>, cfg: &ActConfig) -> Outcome
     let dp = DeleteParams {
         grace_period_seconds: Some(grace),
         preconditions: Some(Preconditions {
-            uid: Some(pod.uid.clone()),
+            uid: Some(pod.uid.to_string()),
             resource_version: None,
         }),
         ..Default::default()
@@ -202,7 +202,7 @@ async fn record_event(
             kind: Some("Pod".to_owned()),
             name: Some(pod.name.clone()),
             namespace: Some(pod.namespace.to_string()),
-            uid: Some(pod.uid.clone()),
+            uid: Some(pod.uid.to_string()),
             ..Default::default()
         }),
         ..Default::default()

@@ -3,14 +3,20 @@
 //!
 //! No I/O here: [`PodMeta`] is plain data (built by `pods.rs` from the apiserver's metadata-only
 //! LIST, or by tests), [`ActiveMap`] and [`KnownDags`] are plain data (built by `db.rs`).
+//!
+//! Memory: a run holds one [`PodMeta`] per listed pod; the maps of TI rows are keyed by keys
+//! borrowed from those pods (`&TiKey`, see [`Key`]), so 150,000 keys are not held twice.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use serde::Serialize;
 use tikey::stamp::{self, Stamp};
 use tikey::{LabelError, TiKey, labels};
+
+pub use crate::uid::Uid;
 
 /// A task instance that is not in a terminal state, as read from `task_instance`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +67,19 @@ fn intern_state(state: &str) -> Cow<'static, str> {
     }
 }
 
+/// What the maps of TI rows are keyed by: an owned [`TiKey`] (tests, library callers) or a `&TiKey`
+/// borrowed from the listed pods (the sweep: a row is kept only when a pod names its key, and the
+/// key's strings are the pod's own). Both are looked up by `&TiKey`.
+pub trait Key: Borrow<TiKey> + Hash + Eq {}
+impl<K: Borrow<TiKey> + Hash + Eq> Key for K {}
+
 /// Every active TI by its label-form key.
-pub type ActiveMap = HashMap<TiKey, ActiveTi>;
+pub type ActiveMap<K = TiKey> = HashMap<K, ActiveTi>;
 
 /// Adds a TI row to the map. A second row with the same label-form key makes the key ambiguous
 /// (docs/design.md §5): its pods are zombies only when every TI behind it is terminal, i.e. when none
 /// of them is in the map at all.
-pub fn insert_active(map: &mut ActiveMap, key: TiKey, ti: ActiveTi) {
+pub fn insert_active<K: Key>(map: &mut ActiveMap<K>, key: K, ti: ActiveTi) {
     match map.entry(key) {
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(ti);
@@ -89,10 +101,10 @@ pub struct EndedTi {
 }
 
 /// The candidates' terminal rows by label-form key.
-pub type EndedMap = HashMap<TiKey, EndedTi>;
+pub type EndedMap<K = TiKey> = HashMap<K, EndedTi>;
 
 /// Adds a terminal row: the key keeps the lowest try, and a NULL try wins (it proves nothing).
-pub fn insert_ended(map: &mut EndedMap, key: TiKey, try_number: Option<i64>) {
+pub fn insert_ended<K: Key>(map: &mut EndedMap<K>, key: K, try_number: Option<i64>) {
     map.entry(key)
         .and_modify(|e| {
             e.min_try = match (e.min_try, try_number) {
@@ -107,16 +119,25 @@ pub fn insert_ended(map: &mut EndedMap, key: TiKey, try_number: Option<i64>) {
 
 /// What the database says, as the decision reads it: the active rows (every one, or at a
 /// re-read the candidates'), and the candidates' terminal rows.
-#[derive(Debug, Default)]
-pub struct Tis {
-    pub active: ActiveMap,
-    pub ended: EndedMap,
+#[derive(Debug)]
+pub struct Tis<K = TiKey> {
+    pub active: ActiveMap<K>,
+    pub ended: EndedMap<K>,
 }
 
-impl Tis {
+impl<K> Default for Tis<K> {
+    fn default() -> Self {
+        Tis {
+            active: HashMap::new(),
+            ended: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Key> Tis<K> {
     /// Adds one row of any state: a terminal one to [`Tis::ended`], any other (NULL and states
     /// nobody knows included) to [`Tis::active`].
-    pub fn insert(&mut self, key: TiKey, try_number: Option<i64>, state: Option<&str>) {
+    pub fn insert(&mut self, key: K, try_number: Option<i64>, state: Option<&str>) {
         match state {
             Some(s) if crate::db::TERMINAL_STATES.contains(&s) => {
                 insert_ended(&mut self.ended, key, try_number)
@@ -154,7 +175,7 @@ pub struct PodMeta {
     /// Shared by the pods of one namespace.
     pub namespace: Arc<str>,
     pub name: String,
-    pub uid: String,
+    pub uid: Uid,
     /// The TI key and try number read from the labels ([`TiKey::from_pod_labels`]).
     pub identity: Result<(TiKey, i64), LabelError>,
     /// `already_checked=True`: KPO's own cleanup has seen this pod.
@@ -181,7 +202,7 @@ impl PodMeta {
     pub fn from_parts(
         namespace: impl Into<Arc<str>>,
         name: impl Into<String>,
-        uid: impl Into<String>,
+        uid: &str,
         labels: &BTreeMap<String, String>,
         annotations: &BTreeMap<String, String>,
         owned: bool,
@@ -191,7 +212,7 @@ impl PodMeta {
         PodMeta::from_lookups(
             namespace.into(),
             name.into(),
-            uid.into(),
+            Uid::new(uid),
             |k| labels.get(k).map(String::as_str),
             |k| annotations.get(k).map(String::as_str),
             |c: &str| Arc::from(c),
@@ -208,7 +229,7 @@ impl PodMeta {
     pub fn from_lookups<'l, 'a>(
         namespace: Arc<str>,
         name: String,
-        uid: String,
+        uid: Uid,
         label: impl Fn(&'static str) -> Option<&'l str>,
         annotation: impl Fn(&'static str) -> Option<&'a str>,
         share: impl FnOnce(&str) -> Arc<str>,
@@ -385,24 +406,39 @@ impl Decision {
 /// active try exists for the key". Only pods that pass rows 1–5 (in scope, stamped or swept, not
 /// owned, identifiable, consistent) count, and only in the same namespace (KPO's reattach searches
 /// its own namespace).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SiblingIndex<'a> {
-    tries: HashSet<(&'a str, &'a TiKey, i64)>,
+    pods: &'a [PodMeta],
+    /// The indexes of the pods that count, sorted by (namespace, key, try): 4 bytes a pod (a hash
+    /// set of those triples took 32 and more). Row 14 is asked only of pods behind their TI's try,
+    /// so its binary search is rare.
+    sorted: Vec<u32>,
 }
 
 impl<'a> SiblingIndex<'a> {
     pub fn build(pods: &'a [PodMeta], cfg: &DecideConfig) -> SiblingIndex<'a> {
-        let mut tries = HashSet::with_capacity(pods.len());
-        for pod in pods {
-            if let Ok((key, try_number)) = identify(pod, cfg) {
-                tries.insert((&*pod.namespace, key, try_number));
-            }
-        }
-        SiblingIndex { tries }
+        let mut sorted: Vec<u32> = pods
+            .iter()
+            .enumerate()
+            .filter(|(_, pod)| identify(pod, cfg).is_ok())
+            .map(|(i, _)| u32::try_from(i).expect("fewer than 2^32 pods"))
+            .collect();
+        sorted.sort_unstable_by(|&a, &b| {
+            Self::entry(&pods[a as usize]).cmp(&Self::entry(&pods[b as usize]))
+        });
+        SiblingIndex { pods, sorted }
+    }
+
+    /// (namespace, key, try) of a pod rows 1–5 let through (its labels name a TI).
+    fn entry(pod: &PodMeta) -> Option<(&str, &TiKey, i64)> {
+        pod.key().map(|(k, t)| (&*pod.namespace, k, t))
     }
 
     pub fn has(&self, namespace: &str, key: &TiKey, try_number: i64) -> bool {
-        self.tries.contains(&(namespace, key, try_number))
+        let want = Some((namespace, key, try_number));
+        self.sorted
+            .binary_search_by(|&i| Self::entry(&self.pods[i as usize]).cmp(&want))
+            .is_ok()
     }
 }
 
@@ -457,7 +493,7 @@ pub fn born_at(pod: &PodMeta) -> Option<i64> {
 /// The active TI a pod is judged against (rows 12–15): the one its key names, else, for a mapped key, the
 /// same dag/task/run unmapped. A pod template copied from a mapped task's pod keeps a stale
 /// `map_index` label on an unmapped task's pod, since KPO merges its labels over the template's.
-pub fn active_for<'m>(active: &'m ActiveMap, key: &TiKey) -> Option<&'m ActiveTi> {
+pub fn active_for<'m, K: Key>(active: &'m ActiveMap<K>, key: &TiKey) -> Option<&'m ActiveTi> {
     if let Some(ti) = active.get(key) {
         return Some(ti);
     }
@@ -473,7 +509,7 @@ pub fn active_for<'m>(active: &'m ActiveMap, key: &TiKey) -> Option<&'m ActiveTi
 
 /// The terminal rows a pod is judged against when its TI is not active (rows 9–10): its key's,
 /// else, for a mapped key with no row, the same dag/task/run unmapped.
-pub fn ended_for<'m>(ended: &'m EndedMap, key: &TiKey) -> Option<&'m EndedTi> {
+pub fn ended_for<'m, K: Key>(ended: &'m EndedMap<K>, key: &TiKey) -> Option<&'m EndedTi> {
     if let Some(e) = ended.get(key) {
         return Some(e);
     }
@@ -488,9 +524,9 @@ pub fn ended_for<'m>(ended: &'m EndedMap, key: &TiKey) -> Option<&'m EndedTi> {
 
 /// docs/design.md §5 (version 4), first match wins. `now` is Unix seconds. A pod is a zombie only on
 /// positive evidence from `tis` that its own task try is over: a missing row is not evidence.
-pub fn decide(
+pub fn decide<K: Key>(
     pod: &PodMeta,
-    tis: &Tis,
+    tis: &Tis<K>,
     dags: &KnownDags,
     siblings: &SiblingIndex<'_>,
     now: i64,

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pods;
 pub mod report;
 pub mod retry;
+pub mod uid;
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -32,7 +33,7 @@ use kube::Client;
 pub use args::Args;
 use decide::{DecideConfig, Decision, PodMeta, Reason, SiblingIndex};
 pub use error::{Error, Result};
-use report::{Action, ClusterReport, ClusterStatus, PodRow, Report, Summary};
+use report::{Action, ClusterReport, ClusterStatus, Report, Summary};
 
 /// The exit codes of docs/design.md §8.
 pub mod exit {
@@ -449,18 +450,31 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
 
     let query_start = Instant::now();
     let dags = db.known_dags().await?;
-    let active = db.active_tis_expecting(pods.len()).await?;
-    let active_tis = active.len();
+    // The keys the decision looks up (each identified pod's, and a mapped pod's unmapped one):
+    // the active read keeps only their rows, keyed by these very keys (no second copy of them).
+    let unmapped: HashSet<tikey::TiKey> = pods
+        .iter()
+        .filter_map(|p| p.key())
+        .filter(|(k, _)| k.map_index != -1)
+        .map(|(k, _)| unmapped_key(k))
+        .collect();
+    let wanted: HashSet<&tikey::TiKey> = pods
+        .iter()
+        .filter_map(|p| p.key().map(|(k, _)| k))
+        .chain(&unmapped)
+        .collect();
+    let (active, active_tis) = db.active_tis_for(&wanted).await?;
+    drop(wanted);
+    // Rows 9–11 need the rows of the pods whose TI is not active, whatever their state: a
+    // second, targeted read (in dry runs too, so a dry run shows what --delete would do).
+    let mut candidates = HashSet::new();
     let mut tis = decide::Tis {
         active,
         ..Default::default()
     };
-    // Rows 9–11 need the rows of the pods whose TI is not active, whatever their state: a
-    // second, targeted read (in dry runs too, so a dry run shows what --delete would do).
     let now = now_secs();
     // One index over every cluster's pods: a TI's current try may run on another cluster.
     let siblings = SiblingIndex::build(&pods, &cfg);
-    let mut candidates = HashSet::new();
     for p in &pods {
         if decide::decide(p, &tis, &dags, &siblings, now, &cfg).reason == Reason::UnknownTi {
             reread_keys(p, &mut candidates);
@@ -475,6 +489,7 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
     let query_time = query_start.elapsed();
     tracing::debug!(
         active = active_tis,
+        kept = tis.active.len(),
         candidates = candidates.len(),
         ended = tis.ended.len(),
         dags = dags.len(),
@@ -482,7 +497,6 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
         db = %url,
         "read active task instances and the candidates' rows"
     );
-    drop(candidates);
 
     let decide_start = Instant::now();
     let decisions: Vec<Decision> = pods
@@ -491,6 +505,7 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
         .collect();
     drop(siblings);
     drop(tis);
+    drop((candidates, unmapped));
     // Each cluster's own breaker. The fraction counts only the pods judged against the database
     // (row 9 on): owned, unidentifiable, too young, terminating or unknown-DAG pods can never be
     // zombies.
@@ -545,11 +560,16 @@ fn reread_keys(pod: &PodMeta, into: &mut HashSet<tikey::TiKey>) {
     if let Some((k, _)) = pod.key() {
         into.insert(k.clone());
         if k.map_index != -1 {
-            into.insert(tikey::TiKey {
-                map_index: -1,
-                ..k.clone()
-            });
+            into.insert(unmapped_key(k));
         }
+    }
+}
+
+/// The same dag/task/run unmapped (`decide::active_for` falls back to it for a mapped key).
+fn unmapped_key(k: &tikey::TiKey) -> tikey::TiKey {
+    tikey::TiKey {
+        map_index: -1,
+        ..k.clone()
     }
 }
 
@@ -754,14 +774,9 @@ impl Plan {
             r.deleted += usize::from(*a == Action::Deleted);
             r.failed += usize::from(*a == Action::Failed);
         }
-        // Each pod's strings move into its row: the pods and the rows are not both held in full.
-        let rows = pods
-            .into_iter()
-            .zip(decisions)
-            .zip(actions)
-            .zip(pod_cluster)
-            .map(|(((p, d), action), c)| row(p, d, action, cluster_reports[c].name.clone(), now))
-            .collect();
+        // The report keeps the pods as they are (no row is copied out of them).
+        let names = cluster_reports.iter().map(|c| c.name.clone()).collect();
+        let rows = report::Pods::new(pods, decisions, actions, pod_cluster, names, now);
         Ok(Outcome {
             report: Report {
                 version: 1,
@@ -806,24 +821,6 @@ fn warn_db_behind(decisions: &[Decision], sweep_unknown_after: Option<i64>) {
          whose TI has no row at all (unknown-ti) {purge}: many of them mean --db-url is not the database \
          this cluster's Airflow writes to (a restored backup, a lagging replica, staging)"
     );
-}
-
-fn row(p: PodMeta, d: Decision, action: Action, cluster: Option<String>, now: i64) -> PodRow {
-    let key = p.key();
-    let ti_key = key.map(|(k, _)| k.encode());
-    let try_number = key.map(|(_, t)| t);
-    PodRow {
-        namespace: p.namespace.to_string(),
-        name: p.name,
-        uid: p.uid,
-        ti_key,
-        try_number,
-        decision: d.verdict,
-        reason: d.reason,
-        cluster,
-        action,
-        age_secs: p.created_at.map(|c| now - c),
-    }
 }
 
 #[cfg(test)]

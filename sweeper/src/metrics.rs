@@ -222,10 +222,10 @@ impl Metrics {
         self.unstamped
             .set(i64::try_from(unstamped).unwrap_or(i64::MAX));
         let mut counts: HashMap<PodLabels, i64> = HashMap::new();
-        for p in &out.report.pods {
+        for p in out.report.pods.iter() {
             let mut labels = Vec::with_capacity(3);
-            if let Some(c) = &p.cluster {
-                labels.push(("cluster", c.clone()));
+            if let Some(c) = p.cluster {
+                labels.push(("cluster", c.to_owned()));
             }
             labels.push(("decision", p.decision.as_str().to_owned()));
             labels.push(("reason", p.reason.as_str().to_owned()));
@@ -301,25 +301,40 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decide::{Decision, PodMeta};
     use crate::decide::{Reason, Verdict};
-    use crate::report::{Action, ClusterReport, ClusterStatus, PodRow, Report, Summary};
+    use crate::report::{Action, ClusterReport, ClusterStatus, Pods, Report, Summary};
 
-    fn row(name: &str, decision: Verdict, reason: Reason, action: Action) -> PodRow {
-        PodRow {
-            namespace: "ns".into(),
-            name: name.into(),
-            uid: "u".into(),
-            ti_key: None,
-            try_number: None,
-            decision,
-            reason,
-            cluster: None,
-            action,
-            age_secs: None,
-        }
+    /// One pod's decision and action.
+    type Row = (Verdict, Reason, Action);
+
+    /// The report's pods: one per row, all in the cluster named `cluster` (`None`: no `--context`).
+    fn pods(rows: &[Row], cluster: Option<&str>) -> Pods {
+        let none = Default::default();
+        let metas = (0..rows.len())
+            .map(|i| {
+                PodMeta::from_parts("ns", format!("p{i}"), "u", &none, &none, false, None, None)
+            })
+            .collect();
+        let decisions = rows
+            .iter()
+            .map(|&(verdict, reason, _)| Decision {
+                verdict,
+                reason,
+                stuck_terminating: false,
+            })
+            .collect();
+        Pods::new(
+            metas,
+            decisions,
+            rows.iter().map(|r| r.2).collect(),
+            vec![0; rows.len()],
+            vec![cluster.map(str::to_owned)],
+            0,
+        )
     }
 
-    fn outcome(exit: u8, pods: Vec<PodRow>, deleted: usize, failed: usize) -> Outcome {
+    fn outcome(exit: u8, pods: Pods, deleted: usize, failed: usize) -> Outcome {
         Outcome {
             report: Report {
                 version: 1,
@@ -359,14 +374,14 @@ mod tests {
     #[test]
     fn pods_gauge_is_the_last_run_and_counters_add_up() {
         let m = Metrics::default();
-        let z = row("a", Verdict::Zombie, Reason::NoActiveTi, Action::Deleted);
-        let k = row("b", Verdict::Keep, Reason::Active, Action::None);
+        let z = (Verdict::Zombie, Reason::NoActiveTi, Action::Deleted);
+        let k = (Verdict::Keep, Reason::Active, Action::None);
+        m.record_outcome(&outcome(exit::OK, pods(&[z, k], None), 1, 0), 0, 42.0);
         m.record_outcome(
-            &outcome(exit::OK, vec![z.clone(), k.clone()], 1, 0),
-            0,
-            42.0,
+            &outcome(exit::DELETE_FAILED, pods(&[k], None), 0, 2),
+            3,
+            50.0,
         );
-        m.record_outcome(&outcome(exit::DELETE_FAILED, vec![k], 0, 2), 3, 50.0);
         m.record_error("db-connect");
         let t = text(&m);
         for line in [
@@ -393,9 +408,8 @@ mod tests {
     #[test]
     fn clusters_get_their_own_series_with_context() {
         let m = Metrics::default();
-        let mut z = row("a", Verdict::Zombie, Reason::NoActiveTi, Action::Deleted);
-        z.cluster = Some("home".into());
-        let mut out = outcome(exit::ERROR, vec![z], 1, 0);
+        let z = (Verdict::Zombie, Reason::NoActiveTi, Action::Deleted);
+        let mut out = outcome(exit::ERROR, pods(&[z], Some("home")), 1, 0);
         let c = |name: &str, status, deleted| ClusterReport {
             name: Some(name.into()),
             status,

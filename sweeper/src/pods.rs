@@ -121,7 +121,7 @@ impl Sink for MetaSink {
             self.pods.push(PodMeta::from_lookups(
                 namespace,
                 m.name.0.into_owned(),
-                m.uid.0.into_owned(),
+                crate::uid::Uid::new(&m.uid.0),
                 |k| m.labels.get(k),
                 |k| m.annotations.get(k),
                 |c| share(shared, c),
@@ -437,8 +437,8 @@ mod tests {
         assert_eq!(sink.page(json).unwrap().as_deref(), Some("abc"));
         let meta = sink.pods.remove(0);
         assert_eq!(
-            (&*meta.namespace, meta.name.as_str(), meta.uid.as_str()),
-            ("airflow", "p", "u-1")
+            (&*meta.namespace, meta.name.as_str(), meta.uid.to_string()),
+            ("airflow", "p", "u-1".to_owned())
         );
         let (key, t) = meta.key().unwrap();
         assert_eq!((key.encode(), t), ("d/t/r/3".to_owned(), 2));

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use serde::Serialize;
+use tikey::TiKey;
 
-use crate::decide::{Reason, Verdict};
+use crate::decide::{Decision, PodMeta, Reason, Uid, Verdict};
 
 /// What was done to a pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,21 +21,116 @@ pub enum Action {
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct PodRow {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub ti_key: Option<String>,
+/// The report's pods: every listed pod as the run read it, with its decision and what was done to
+/// it, in the run's order. The report keeps the run's own records and refers to their strings: at
+/// 150,000 pods, a copy of each into a row of its own took 50 MB. [`Pods::iter`] reads them as
+/// [`PodRow`]s; the JSON and the table are written from those, row by row.
+#[derive(Debug, Clone, Default)]
+pub struct Pods {
+    pods: Vec<PodMeta>,
+    decisions: Vec<Decision>,
+    actions: Vec<Action>,
+    /// Each pod's cluster: an index into `clusters`.
+    cluster: Vec<usize>,
+    /// The clusters' names (`--context`); `None` without it.
+    clusters: Vec<Option<String>>,
+    /// When the run ended, Unix seconds (the pods' ages).
+    now: i64,
+}
+
+impl Pods {
+    /// # Panics
+    /// When `decisions`, `actions` and `cluster` do not hold one entry per pod, or a pod's cluster
+    /// is not in `clusters`.
+    pub fn new(
+        pods: Vec<PodMeta>,
+        decisions: Vec<Decision>,
+        actions: Vec<Action>,
+        cluster: Vec<usize>,
+        clusters: Vec<Option<String>>,
+        now: i64,
+    ) -> Pods {
+        let n = pods.len();
+        assert!(
+            decisions.len() == n && actions.len() == n && cluster.len() == n,
+            "one decision, action and cluster per pod"
+        );
+        assert!(
+            cluster.iter().all(|&c| c < clusters.len()),
+            "known clusters"
+        );
+        Pods {
+            pods,
+            decisions,
+            actions,
+            cluster,
+            clusters,
+            now,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = PodRow<'_>> {
+        (0..self.pods.len()).map(|i| self.row(i))
+    }
+
+    fn row(&self, i: usize) -> PodRow<'_> {
+        let p = &self.pods[i];
+        let d = self.decisions[i];
+        PodRow {
+            namespace: &p.namespace,
+            name: &p.name,
+            uid: &p.uid,
+            ti_key: p.key().map(|(k, _)| k),
+            try_number: p.key().map(|(_, t)| t),
+            decision: d.verdict,
+            reason: d.reason,
+            cluster: self.clusters[self.cluster[i]].as_deref(),
+            action: self.actions[i],
+            age_secs: p.created_at.map(|c| self.now - c),
+        }
+    }
+}
+
+impl Serialize for Pods {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// One pod of the report (docs/design.md §8's `pods[]`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PodRow<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a Uid,
+    /// The key in the stamp's form (`dag/task/run/map_index`).
+    #[serde(serialize_with = "encoded")]
+    pub ti_key: Option<&'a TiKey>,
     pub try_number: Option<i64>,
     pub decision: Verdict,
     pub reason: Reason,
     /// The kubeconfig context of the pod's cluster (`--context`); `None` without it.
-    pub cluster: Option<String>,
+    pub cluster: Option<&'a str>,
     pub action: Action,
     /// For the table's AGE column only.
     #[serde(skip)]
     pub age_secs: Option<i64>,
+}
+
+/// [`TiKey::encode`], written straight into the output.
+fn encoded<S: serde::Serializer>(key: &Option<&TiKey>, s: S) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(k) => s.collect_str(k),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -94,7 +190,7 @@ pub struct Report {
     pub summary: Summary,
     /// Added with `--context` (issue 23); a reader of version 1 may ignore it.
     pub clusters: Vec<ClusterReport>,
-    pub pods: Vec<PodRow>,
+    pub pods: Pods,
 }
 
 impl Report {
@@ -115,7 +211,7 @@ impl Report {
                 serde_json::to_writer(&mut w, self)?;
                 w.write_all(b"\n")?;
             }
-            crate::args::Output::Table => w.write_all(self.to_table().as_bytes())?,
+            crate::args::Output::Table => self.write_table(&mut w)?,
         }
         w.flush()
     }
@@ -128,6 +224,14 @@ impl Report {
     /// [CLUSTER] NAMESPACE POD TI-KEY TRY DECISION REASON AGE, columns padded like kubectl's (CLUSTER
     /// only with `--context`).
     pub fn to_table(&self) -> String {
+        let mut out = Vec::new();
+        self.write_table(&mut out).expect("writing to a Vec");
+        String::from_utf8(out).expect("the table is UTF-8")
+    }
+
+    /// [`Report::to_table`], written row by row: one pass over the pods measures the columns, a
+    /// second writes them (no table of 150,000 rows is held).
+    pub fn write_table(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let with_cluster = self.multi_cluster();
         let header = [
             "CLUSTER",
@@ -139,48 +243,35 @@ impl Report {
             "REASON",
             "AGE",
         ];
-        let rows: Vec<[String; 8]> = self
-            .pods
-            .iter()
-            .map(|p| {
-                [
-                    p.cluster.clone().unwrap_or_else(|| "<none>".to_owned()),
-                    p.namespace.clone(),
-                    p.name.clone(),
-                    p.ti_key.clone().unwrap_or_else(|| "<none>".to_owned()),
-                    p.try_number
-                        .map_or_else(|| "<none>".to_owned(), |t| t.to_string()),
-                    p.decision.as_str().to_owned(),
-                    p.reason.as_str().to_owned(),
-                    p.age_secs.map_or_else(|| "<unknown>".to_owned(), human_age),
-                ]
-            })
-            .collect();
-        let skip = usize::from(!with_cluster);
+        let mut cells: [String; 8] = Default::default();
         let mut widths = header.map(str::len);
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.len());
+        for r in self.pods.iter() {
+            table_cells(&r, &mut cells);
+            for (w, c) in widths.iter_mut().zip(&cells) {
+                *w = (*w).max(c.chars().count());
             }
         }
-        let mut out = String::new();
-        let mut line = |cells: &[&str]| {
+        let skip = usize::from(!with_cluster);
+        let mut line = String::new();
+        let mut write_line = |w: &mut dyn std::io::Write, cells: &[&str]| {
+            line.clear();
             let last = cells.len() - 1;
             for (i, c) in cells.iter().enumerate().skip(skip) {
                 if i == last {
-                    out.push_str(c);
+                    line.push_str(c);
                 } else {
-                    let _ = write!(out, "{c:<w$}   ", w = widths[i]);
+                    let _ = write!(line, "{c:<w$}   ", w = widths[i]);
                 }
             }
-            out.push('\n');
+            line.push('\n');
+            w.write_all(line.as_bytes())
         };
-        line(&header);
-        for r in &rows {
-            let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-            line(&cells);
+        write_line(w, &header)?;
+        for r in self.pods.iter() {
+            table_cells(&r, &mut cells);
+            write_line(w, &cells.each_ref().map(String::as_str))?;
         }
-        out
+        Ok(())
     }
 
     /// `kpo-sweeper: dry run: listed 5 pods, 3 active TIs, 2 zombies, 0 deleted, 0 failed`.
@@ -219,6 +310,32 @@ impl Report {
             })
             .collect()
     }
+}
+
+/// One row's cells, written into `cells` (reused from row to row).
+fn table_cells(r: &PodRow<'_>, cells: &mut [String; 8]) {
+    for c in cells.iter_mut() {
+        c.clear();
+    }
+    let [cluster, ns, pod, key, try_number, decision, reason, age] = cells;
+    cluster.push_str(r.cluster.unwrap_or("<none>"));
+    ns.push_str(r.namespace);
+    pod.push_str(r.name);
+    match r.ti_key {
+        Some(k) => {
+            let _ = write!(key, "{k}");
+        }
+        None => key.push_str("<none>"),
+    }
+    match r.try_number {
+        Some(t) => {
+            let _ = write!(try_number, "{t}");
+        }
+        None => try_number.push_str("<none>"),
+    }
+    decision.push_str(r.decision.as_str());
+    reason.push_str(r.reason.as_str());
+    age.push_str(&r.age_secs.map_or_else(|| "<unknown>".to_owned(), human_age));
 }
 
 /// kubectl's short age: `45s`, `12m`, `5h`, `3d`.
@@ -262,33 +379,64 @@ mod tests {
                 list_ms: 3,
                 error: None,
             }],
-            pods: vec![
-                PodRow {
-                    namespace: "airflow".into(),
-                    name: "zombie-pod".into(),
-                    uid: "u1".into(),
-                    ti_key: Some("kpo_zombie_dag/zombie_kpo_task/manual__x/-1".into()),
-                    try_number: Some(1),
-                    decision: Verdict::Zombie,
-                    reason: Reason::NoActiveTi,
-                    cluster: None,
-                    action: Action::WouldDelete,
-                    age_secs: Some(7200),
-                },
-                PodRow {
-                    namespace: "airflow".into(),
-                    name: "legacy".into(),
-                    uid: "u2".into(),
-                    ti_key: None,
-                    try_number: None,
-                    decision: Verdict::Skip,
-                    reason: Reason::Unidentifiable,
-                    cluster: None,
-                    action: Action::None,
-                    age_secs: None,
-                },
-            ],
+            pods: pods(&[None, None]),
         }
+    }
+
+    /// The two pods of [`report`]: a zombie two hours old and a legacy pod of unknown age, in the
+    /// clusters given.
+    fn pods(clusters: &[Option<&str>]) -> Pods {
+        let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let zombie = labels(&[
+            ("kubernetes_pod_operator", "True"),
+            ("dag_id", "kpo_zombie_dag"),
+            ("task_id", "zombie_kpo_task"),
+            ("run_id", "manual__x"),
+            ("try_number", "1"),
+        ]);
+        let legacy = labels(&[
+            ("kubernetes_pod_operator", "True"),
+            ("dag_id", "d"),
+            ("task_id", "t"),
+            ("execution_date", "2020-01-01T0000000000-767bd5b4a"),
+            ("try_number", "1"),
+        ]);
+        let none = Default::default();
+        let now = 1_800_000_000;
+        let pods = vec![
+            PodMeta::from_parts(
+                "airflow",
+                "zombie-pod",
+                "u1",
+                &zombie,
+                &none,
+                false,
+                Some(now - 7200),
+                None,
+            ),
+            PodMeta::from_parts("airflow", "legacy", "u2", &legacy, &none, false, None, None),
+        ];
+        let decision = |verdict, reason| Decision {
+            verdict,
+            reason,
+            stuck_terminating: false,
+        };
+        Pods::new(
+            pods,
+            vec![
+                decision(Verdict::Zombie, Reason::NoActiveTi),
+                decision(Verdict::Skip, Reason::Unidentifiable),
+            ],
+            vec![Action::WouldDelete, Action::None],
+            vec![0, 0],
+            clusters.iter().map(|c| c.map(str::to_owned)).collect(),
+            now,
+        )
     }
 
     #[test]
@@ -354,9 +502,7 @@ mod tests {
                 error: Some("connection refused".into()),
             },
         ];
-        for p in &mut r.pods {
-            p.cluster = Some("home".into());
-        }
+        r.pods = pods(&[Some("home"), Some("gke-prod")]);
         let t = r.to_table();
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("CLUSTER   NAMESPACE"), "{t}");

@@ -64,6 +64,37 @@ async fn active_tis_on(kind: DbKind) {
         got.keys()
             .any(|k| k.dag_id.len() == 63 && sweeper::db::looks_hashed(&k.dag_id))
     );
+    // The sweep's own read: every active row is read and counted, and only the rows whose key a
+    // pod names are kept, keyed by the pods' own keys (a terminal or unknown key is not kept).
+    let pods_keys = [
+        t("running").key(),
+        TiSpec::new(&long_dag(), "long", RUN).key(),
+        t("t_success").key(),
+        t("no_such_task").key(),
+    ];
+    let wanted: HashSet<&TiKey> = pods_keys.iter().collect();
+    let (kept, rows) = conn
+        .active_tis_for(&wanted)
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    assert_eq!(rows, active.len(), "{kind:?}: every active row is counted");
+    let kept: BTreeMap<TiKey, ActiveTi> = kept
+        .into_iter()
+        .map(|(k, ti)| {
+            assert!(
+                pods_keys.iter().any(|p| std::ptr::eq(p, k)),
+                "{kind:?}: {k} is the pod's own key"
+            );
+            (k.clone(), ti)
+        })
+        .collect();
+    let want_kept: BTreeMap<TiKey, ActiveTi> = got
+        .iter()
+        .filter(|(k, _)| pods_keys[..2].contains(k))
+        .map(|(k, ti)| (k.clone(), ti.clone()))
+        .collect();
+    assert_eq!(want_kept.len(), 2, "{kind:?}");
+    assert_eq!(kept, want_kept, "{kind:?}");
 
     // The candidates' rows, whatever their state (also each batch's re-read); a hashed dag_id
     // is looked up by the raw ids the dag table holds.
@@ -75,13 +106,13 @@ async fn active_tis_on(kind: DbKind) {
     ]
     .into();
     let rows = conn.reread(&plain).await.unwrap();
-    let got: BTreeSet<TiKey> = rows.active.into_keys().collect();
+    let got: BTreeSet<TiKey> = rows.active.into_keys().cloned().collect();
     assert_eq!(
         got,
         [t("running").key(), t("mapped").map_index(2).key()].into(),
         "{kind:?}"
     );
-    let ended: BTreeSet<TiKey> = rows.ended.keys().cloned().collect();
+    let ended: BTreeSet<TiKey> = rows.ended.keys().map(|k| (*k).clone()).collect();
     assert_eq!(ended, [t("t_success").key()].into(), "{kind:?}");
     assert_eq!(
         rows.ended[&t("t_success").key()].min_try,
@@ -95,9 +126,9 @@ async fn active_tis_on(kind: DbKind) {
     ]
     .into();
     let rows = conn.reread(&hashed).await.unwrap();
-    let ended: BTreeSet<TiKey> = rows.ended.into_keys().collect();
+    let ended: BTreeSet<TiKey> = rows.ended.into_keys().cloned().collect();
     assert_eq!(ended, [t("t_failed").key()].into(), "{kind:?}");
-    let got: BTreeSet<TiKey> = rows.active.into_keys().collect();
+    let got: BTreeSet<TiKey> = rows.active.into_keys().cloned().collect();
     assert_eq!(
         got,
         [
@@ -112,14 +143,16 @@ async fn active_tis_on(kind: DbKind) {
     let user = TiSpec::new("src_dag", "user_run", "my run: 2024/05 #1").state(Some("failed"));
     db.insert_ti(&user).await;
     let missing = TiSpec::new("src_dag", "user_run", "no such run!").key();
+    let keys = [user.key(), missing].into();
     let rows = conn
-        .reread(&[user.key(), missing].into())
+        .reread(&keys)
         .await
         .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-    let ended: BTreeSet<TiKey> = rows.ended.into_keys().collect();
+    let ended: BTreeSet<TiKey> = rows.ended.into_keys().cloned().collect();
     assert_eq!(ended, [user.key()].into(), "{kind:?}");
     assert!(rows.active.is_empty(), "{kind:?}");
-    let none = conn.reread(&HashSet::new()).await.unwrap();
+    let no_keys = HashSet::new();
+    let none = conn.reread(&no_keys).await.unwrap();
     assert!(none.active.is_empty() && none.ended.is_empty());
 }
 
@@ -207,7 +240,7 @@ async fn reread_keeps_a_pod_whose_ti_became_active_after_the_plan() {
         .report
         .pods
         .iter()
-        .map(|r| (r.name.as_str(), (r.decision, r.reason, r.action)))
+        .map(|r| (r.name, (r.decision, r.reason, r.action)))
         .collect();
     assert_eq!(
         rows,

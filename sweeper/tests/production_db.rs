@@ -706,6 +706,7 @@ async fn unknown_states_and_index_plans(kind: DbKind) {
             .unwrap()
             .active
             .into_keys()
+            .cloned()
             .collect::<BTreeSet<_>>(),
         [active[0].key()].into()
     );

@@ -5,8 +5,9 @@
 //!   so the Secret Airflow already uses works as it is. Its password, and every parameter that
 //!   holds a secret, never appears in a message; parameters the driver does not get are dropped
 //!   before it sees them, with a warning that names the key.
-//! * [`Db::active_tis`] streams the main read — every TI whose state is NULL or not terminal, with
-//!   no filter on the operator — into an [`ActiveMap`] keyed by the label-form [`TiKey`]. The
+//! * [`Db::active_tis_for`] streams the main read — every TI whose state is NULL or not terminal,
+//!   with no filter on the operator — into an [`ActiveMap`] keyed by the label-form [`TiKey`]s the
+//!   listed pods name (borrowed from them; rows no pod names are counted, not kept). The
 //!   terminal deny-list is written as ranges on `state`, so Airflow's `ti_state` index serves it
 //!   ([`sql`]).
 //! * [`Db::ti_rows`] reads the candidates' rows whatever their state (rows 9–11 of the decision
@@ -120,19 +121,39 @@ impl Db {
 
     /// Every active TI (state NULL or not terminal), normalized into label-form keys.
     pub async fn active_tis(&mut self) -> Result<ActiveMap> {
-        self.active_tis_expecting(0).await
+        let mut map = ActiveMap::new();
+        self.read_active(|key, ti| insert_active(&mut map, key, ti))
+            .await?;
+        Ok(map)
     }
 
-    /// [`Db::active_tis`], with room made for `rows` up front (the sweeper passes the number of
-    /// pods listed: a 50,000-entry map then never rehashes while it fills).
-    pub async fn active_tis_expecting(&mut self, rows: usize) -> Result<ActiveMap> {
+    /// The sweep's main read: every active TI row is read (one statement, as [`Db::active_tis`]),
+    /// and only those whose key `wanted` holds are kept, keyed by `wanted`'s own `&TiKey` (the
+    /// listed pods' keys: no second copy of them). Also returns how many active rows were read.
+    pub async fn active_tis_for<'k>(
+        &mut self,
+        wanted: &HashSet<&'k TiKey>,
+    ) -> Result<(ActiveMap<&'k TiKey>, usize)> {
+        let mut map = ActiveMap::with_capacity(wanted.len());
+        let mut rows = 0;
+        self.read_active(|key, ti| {
+            rows += 1;
+            if let Some(&k) = wanted.get(&key) {
+                insert_active(&mut map, k, ti);
+            }
+        })
+        .await?;
+        Ok((map, rows))
+    }
+
+    /// Streams the main read's rows, normalized, to `each`.
+    async fn read_active(&mut self, mut each: impl FnMut(TiKey, ActiveTi)) -> Result<()> {
         let dialect = self.dialect();
         let sql = with_timeout(
             dialect,
             &active_sql(dialect, &self.table("task_instance")),
             &self.cfg,
         );
-        let mut map = ActiveMap::with_capacity(rows);
         let mut keys = tikey::DbKeys::default();
         self.in_read_tx(&sql, &[], READ_TI, |row| {
             let key = keys.key(
@@ -141,20 +162,22 @@ impl Db {
                 row.str(2)?,
                 row.int(3)?.unwrap_or(-1),
             );
-            let ti = ActiveTi::new(row.int(4)?.unwrap_or(0), row.opt_str(5)?);
-            insert_active(&mut map, key, ti);
+            each(
+                key,
+                ActiveTi::new(row.int(4)?.unwrap_or(0), row.opt_str(5)?),
+            );
             Ok(())
         })
-        .await?;
-        Ok(map)
+        .await
     }
 
     /// The rows behind `keys`, whatever their state: terminal ones in [`Tis::ended`], others in
     /// [`Tis::active`]. Rows are looked up by Airflow's composite key (see [`RowsQuery`]: by
     /// run_id where the label proves it, else the task's rows), normalized, and kept only when
     /// their key is asked for. One statement per [`ROWS_CHUNK`] keys (a delete batch's re-read
-    /// is one). Call [`Db::known_dags`] first: a hashed dag_id is looked up by its raw ids.
-    pub async fn ti_rows(&mut self, keys: &HashSet<TiKey>) -> Result<Tis> {
+    /// is one). Call [`Db::known_dags`] first: a hashed dag_id is looked up by its raw ids. The
+    /// maps are keyed by `keys`' own `&TiKey`.
+    pub async fn ti_rows<'k>(&mut self, keys: &'k HashSet<TiKey>) -> Result<Tis<&'k TiKey>> {
         self.resolve_run_ids(keys).await?;
         let mut tis = Tis::default();
         let all: Vec<&TiKey> = keys.iter().collect();
@@ -175,8 +198,11 @@ impl Db {
                     row.str(2)?,
                     row.int(3)?.unwrap_or(-1),
                 );
-                if chunk.contains(&key) {
-                    tis.insert(key, row.int(4)?, row.opt_str(5)?);
+                // Only this chunk's keys: a key another chunk asks for is read there.
+                if chunk.contains(&key)
+                    && let Some(k) = keys.get(&key)
+                {
+                    tis.insert(k, row.int(4)?, row.opt_str(5)?);
                 }
                 Ok(())
             })
@@ -255,7 +281,7 @@ impl Db {
     }
 
     /// A delete batch's re-read: [`Db::ti_rows`] of its candidates (one statement).
-    pub async fn reread(&mut self, candidates: &HashSet<TiKey>) -> Result<Tis> {
+    pub async fn reread<'k>(&mut self, candidates: &'k HashSet<TiKey>) -> Result<Tis<&'k TiKey>> {
         self.ti_rows(candidates).await
     }
 

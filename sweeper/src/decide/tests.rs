@@ -1054,9 +1054,17 @@ fn per_pod_and_per_ti_records_stay_compact() {
     // are shared. These bounds fail on the 360-byte record that held the stamp itself.
     let pod = std::mem::size_of::<PodMeta>();
     let ti = std::mem::size_of::<ActiveTi>();
-    eprintln!("PodMeta {pod} bytes, ActiveTi {ti} bytes");
+    let entry = std::mem::size_of::<(&TiKey, ActiveTi)>();
+    eprintln!("PodMeta {pod} bytes, ActiveTi {ti} bytes, an active map's entry {entry} bytes");
     assert!(pod <= 240, "PodMeta is {pod} bytes");
     assert!(ti <= 40, "ActiveTi is {ti} bytes");
+    // 150,000 pods in 96 MB (issue 24): the active map's keys are the pods' own (8 bytes, where an
+    // owned key took 80 plus its three strings), and a uid is 16 bytes with no allocation.
+    assert!(entry <= 48, "an active map's entry is {entry} bytes");
+    assert!(matches!(
+        Uid::new("0f8fad5b-d9cb-469f-a165-70867728950e"),
+        Uid::Uuid(_)
+    ));
     // Airflow's own states borrow a static string: no allocation per active TI row.
     assert!(matches!(
         ActiveTi::new(1, Some("running")).state,

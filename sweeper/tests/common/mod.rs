@@ -205,7 +205,7 @@ pub fn rows_of(
     out.report
         .pods
         .iter()
-        .map(|r| (r.name.clone(), (r.decision, r.reason, r.action)))
+        .map(|r| (r.name.to_owned(), (r.decision, r.reason, r.action)))
         .collect()
 }
 
