@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     // kube and sqlx both use rustls; ring is the one provider.
     let _ = rustls::crypto::ring::default_provider().install_default();

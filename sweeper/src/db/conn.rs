@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use futures::TryStreamExt;
-use sqlx::{Connection, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::error::{Error, Result};
 
@@ -12,6 +12,12 @@ use super::config::{CLIENT_GRACE, DbConfig, check_schema};
 use super::sql::{Dialect, pg_begin};
 use super::url::{DbKind, DbUrl};
 use super::{CONNECT_TIMEOUT, Db};
+
+/// sqlx logs a statement slower than this at WARN by default. The main read of 150,000 active
+/// TIs takes 1–2 s, every run, and a slow statement is not the operator's problem until
+/// `--db-timeout` says so: it goes to the debug log (with the sweeper's own `query_ms`).
+const SLOW_LOG: log::LevelFilter = log::LevelFilter::Debug;
+const SLOW_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(super) enum Conn {
     Postgres {
@@ -53,7 +59,8 @@ impl Conn {
                     let opts = sqlx::postgres::PgConnectOptions::from_str(url.target())
                         .map_err(fail)?
                         .application_name("kpo-sweeper")
-                        .extra_float_digits(None);
+                        .extra_float_digits(None)
+                        .log_slow_statements(SLOW_LOG, SLOW_AFTER);
                     let mut conn = sqlx::PgConnection::connect_with(&opts)
                         .await
                         .map_err(fail)?;
@@ -70,8 +77,9 @@ impl Conn {
                     }
                 }
                 DbKind::MySql => {
-                    let opts =
-                        sqlx::mysql::MySqlConnectOptions::from_str(url.target()).map_err(fail)?;
+                    let opts = sqlx::mysql::MySqlConnectOptions::from_str(url.target())
+                        .map_err(fail)?
+                        .log_slow_statements(SLOW_LOG, SLOW_AFTER);
                     let mut conn = sqlx::MySqlConnection::connect_with(&opts)
                         .await
                         .map_err(fail)?;
@@ -90,7 +98,8 @@ impl Conn {
                         .filename(url.target())
                         .read_only(true)
                         .create_if_missing(false)
-                        .busy_timeout(cfg.timeout);
+                        .busy_timeout(cfg.timeout)
+                        .log_slow_statements(SLOW_LOG, SLOW_AFTER);
                     Conn::Sqlite(
                         sqlx::SqliteConnection::connect_with(&opts)
                             .await
