@@ -32,7 +32,9 @@ fn rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn line(what: &str, bytes: u64, n: usize) {
+/// Growth from `from` to `to` (negative when memory was given back).
+fn line(what: &str, from: u64, to: u64, n: usize) {
+    let bytes = to as i64 - from as i64;
     println!(
         "{what:<44} {:>8.1} MB {:>7.0} B/pod",
         bytes as f64 / 1e6,
@@ -62,7 +64,7 @@ async fn main() {
         "namespace {ns}: {n} pods; RSS at start {:.1} MB",
         start as f64 / 1e6
     );
-    line("1. listed pods (Vec<PodMeta>)", after_list - before, n);
+    line("1. listed pods (Vec<PodMeta>)", before, after_list, n);
 
     // What the sweep's main read keeps when every pod's TI is active (the bench's case): one entry
     // per pod, keyed by the pod's own key.
@@ -79,21 +81,23 @@ async fn main() {
     let after_map = rss();
     line(
         "2. active-TI map (HashMap<&TiKey, ActiveTi>) + keys",
-        after_map - after_list,
+        after_list,
+        after_map,
         n,
     );
-    drop(wanted);
 
     let cfg = DecideConfig::default();
     let siblings = SiblingIndex::build(&pods, &cfg);
     let after_siblings = rss();
     line(
         "3. sibling index (sorted Vec<u32>)",
-        after_siblings - after_map,
+        after_map,
+        after_siblings,
         n,
     );
     drop(siblings);
     drop(active);
+    drop(wanted);
 
     // The report: the pods themselves, with a decision, an action and a cluster each.
     let before_report = rss();
@@ -115,10 +119,11 @@ async fn main() {
     let after_report = rss();
     line(
         "4. report (Pods: the pods + 3 vectors)",
-        after_report - before_report,
+        before_report,
+        after_report,
         n,
     );
-    line("at the plan's peak (1 + 2 + 3)", after_siblings - before, n);
+    line("at the plan's peak (1 + 2 + 3)", before, after_siblings, n);
     println!(
         "sizes: PodMeta {} B, TiKey {} B, ActiveTi {} B, (&TiKey, ActiveTi) {} B, Uid {} B (inline, before heap strings)",
         std::mem::size_of::<sweeper::decide::PodMeta>(),

@@ -223,6 +223,11 @@ async fn list_path(
             Some(Some(t)) => Some(spawn(Some(t.clone()))),
             _ => None,
         };
+        if prefetch.is_some() {
+            // The sweeper runs on one thread: the fetch starts when this task yields. Let it send
+            // its request now, so the apiserver builds the next page while this one is decoded.
+            tokio::task::yield_now().await;
+        }
         let token = sink
             .page(&text)
             .map_err(|e| Error::Kube {

@@ -49,13 +49,19 @@ impl fmt::Display for Uid {
         match self {
             Uid::Other(s) => f.write_str(s),
             Uid::Uuid(b) => {
+                // One write of 36 bytes (the report prints 150,000 of them).
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut out = [b'-'; 36];
+                let mut at = 0;
                 for (i, byte) in b.iter().enumerate() {
                     if matches!(i, 4 | 6 | 8 | 10) {
-                        f.write_str("-")?;
+                        at += 1;
                     }
-                    write!(f, "{byte:02x}")?;
+                    out[at] = HEX[usize::from(byte >> 4)];
+                    out[at + 1] = HEX[usize::from(byte & 0xf)];
+                    at += 2;
                 }
-                Ok(())
+                f.write_str(std::str::from_utf8(&out).expect("hex digits and dashes"))
             }
         }
     }
