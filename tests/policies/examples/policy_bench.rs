@@ -18,7 +18,9 @@
 //! * `webhook-nochange`: a webhook answering a JSON patch that leaves the pod as it is (re-adds the
 //!   `kubernetes_pod_operator: "True"` label): the apiserver applies it (object to JSON, patch, JSON
 //!   to object, defaulting), but the object does not change;
-//! * `webhook-noaudit`: our stamp without `auditAnnotations` (what they cost);
+//! * `webhook-plain`: our stamp, answered by a bare handler (the body read by axum, no bounds,
+//!   timeouts or metrics): what our server's own request handling costs;
+//! * `webhook-noaudit`: the same without `auditAnnotations` (what they cost);
 //! * `webhook-http1`: our real router on a server that offers only HTTP/1.1 by ALPN.
 //!
 //! One namespace per case (policies and webhook configuration scoped to it); creates of a KPO pod
@@ -68,6 +70,9 @@ struct Opts {
     /// before and after each); 0 skips it.
     #[arg(long, default_value_t = 100)]
     breakdown: usize,
+    /// Round trips straight to our servers (no apiserver) per server; 0 skips them.
+    #[arg(long, default_value_t = 2000)]
+    direct: usize,
 }
 
 /// What a case's namespace has in front of the pod's storage.
@@ -86,6 +91,8 @@ enum How {
 enum Variant {
     Noop,
     NoChange,
+    /// Our stamp, answered by a bare handler (no body bounds, timeouts or metrics).
+    Plain,
     NoAudit,
     /// The real router, HTTP/1.1 only.
     Http1,
@@ -96,6 +103,7 @@ impl Variant {
         match self {
             Variant::Noop => "/noop",
             Variant::NoChange => "/nochange",
+            Variant::Plain => "/plain",
             Variant::NoAudit => "/noaudit",
             Variant::Http1 => "/mutate",
         }
@@ -105,6 +113,7 @@ impl Variant {
         match self {
             Variant::Noop => "noop.bench.kpo-sweeper.io",
             Variant::NoChange => "nochange.bench.kpo-sweeper.io",
+            Variant::Plain => "plain.bench.kpo-sweeper.io",
             Variant::NoAudit => "noaudit.bench.kpo-sweeper.io",
             Variant::Http1 => "http1.bench.kpo-sweeper.io",
         }
@@ -128,6 +137,7 @@ struct Case {
 struct Handled {
     noop: (AtomicU64, AtomicU64),
     nochange: (AtomicU64, AtomicU64),
+    plain: (AtomicU64, AtomicU64),
     noaudit: (AtomicU64, AtomicU64),
 }
 
@@ -136,6 +146,7 @@ impl Handled {
         match v {
             Variant::Noop => Some(&self.noop),
             Variant::NoChange => Some(&self.nochange),
+            Variant::Plain => Some(&self.plain),
             Variant::NoAudit => Some(&self.noaudit),
             Variant::Http1 => None,
         }
@@ -177,7 +188,8 @@ async fn variant_answer(v: Variant, handled: Arc<Handled>, body: Bytes) -> Respo
             audit: BTreeMap::new(),
             unidentified: None,
         },
-        Variant::NoAudit | Variant::Http1 => {
+        Variant::Plain | Variant::Http1 => mutate::mutate(&req, webhook::api::state::unix_now()),
+        Variant::NoAudit => {
             let mut m = mutate::mutate(&req, webhook::api::state::unix_now());
             m.audit.clear();
             m
@@ -193,7 +205,12 @@ async fn variant_answer(v: Variant, handled: Arc<Handled>, body: Bytes) -> Respo
 
 fn variants_router(handled: Arc<Handled>) -> Router {
     let mut r = Router::new();
-    for v in [Variant::Noop, Variant::NoChange, Variant::NoAudit] {
+    for v in [
+        Variant::Noop,
+        Variant::NoChange,
+        Variant::Plain,
+        Variant::NoAudit,
+    ] {
         r = r.route(
             v.path(),
             post(move |State(h): State<Arc<Handled>>, body: Bytes| variant_answer(v, h, body)),
@@ -456,6 +473,7 @@ async fn main() {
         ("prestamped", How::Prestamped, false),
         ("webhook-noop", How::Variant(Variant::Noop), false),
         ("webhook-nochange", How::Variant(Variant::NoChange), false),
+        ("webhook-plain", How::Variant(Variant::Plain), false),
         ("webhook-noaudit", How::Variant(Variant::NoAudit), false),
         ("webhook-http1", How::Variant(Variant::Http1), false),
     ] {
@@ -495,7 +513,7 @@ async fn main() {
         }
         let stamped = match how {
             How::Webhook | How::Policy | How::Prestamped => true,
-            How::Variant(v) => matches!(v, Variant::NoAudit | Variant::Http1),
+            How::Variant(v) => matches!(v, Variant::Plain | Variant::NoAudit | Variant::Http1),
             How::Nothing => false,
         };
         cases.push(Case {
@@ -681,8 +699,12 @@ async fn main() {
         mean_ms(handler)
     );
     println!(
-        "  audit annotations (webhook-noaudit - webhook)                                  {:>+6.2}",
-        p("webhook-noaudit") - w50
+        "  our server's body bounds, timeouts, metrics (webhook - webhook-plain)          {:>+6.2}",
+        w50 - p("webhook-plain")
+    );
+    println!(
+        "  audit annotations (webhook-plain - webhook-noaudit)                            {:>+6.2}",
+        p("webhook-plain") - p("webhook-noaudit")
     );
     println!(
         "  HTTP/1.1 instead of HTTP/2 (webhook-http1 - webhook)                           {:>+6.2}",
@@ -727,6 +749,29 @@ async fn main() {
         conns(h1_state.metrics()),
         h1_state.metrics().requests("stamped"),
     );
+
+    if opts.direct > 0 {
+        let targets = [
+            ("webhook", format!("https://{}/mutate", hook.addr)),
+            (
+                "webhook-plain",
+                format!("https://{variants_addr}{}", Variant::Plain.path()),
+            ),
+            (
+                "webhook-noop",
+                format!("https://{variants_addr}{}", Variant::Noop.path()),
+            ),
+        ];
+        let p50s = direct_round_trips(&targets, &hook.ca_pem, opts.direct).await;
+        println!(
+            "-- straight to our servers, no apiserver: {} POSTs of a KPO pod's review each, one HTTP/2 connection, sequential, interleaved (p50 ms; load {}) --",
+            opts.direct,
+            loadavg()
+        );
+        for ((name, _), p50) in targets.iter().zip(p50s) {
+            println!("  {name:<17} {p50:.3}");
+        }
+    }
 
     if opts.breakdown > 0 {
         let rounds = opts.breakdown.div_ceil(BREAKDOWN_ROUND).max(1);
@@ -842,6 +887,74 @@ async fn main() {
             )
             .await;
     }
+}
+
+/// Round trips straight to our servers, without the apiserver: one HTTP/2 connection per target (TLS
+/// trusting `ca_pem`), `n` sequential POSTs of a KPO pod's review to each, interleaved. Returns the
+/// p50 per target, in ms.
+async fn direct_round_trips(targets: &[(&str, String)], ca_pem: &str, n: usize) -> Vec<f64> {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let ti = testsupport::TiSpec::new("bench_dag", "task_0", "manual__2026-11-27T00:00:00+00:00");
+    let pod = serde_json::to_value(testsupport::kpo_pod("direct-0", &ti)).unwrap();
+    let body = Bytes::from(
+        serde_json::to_vec(&policies::create_review(&pod, "bench", policies::WORKER)).unwrap(),
+    );
+    let mut senders = Vec::new();
+    for (_, url) in targets {
+        let uri: http::Uri = url.parse().unwrap();
+        let addr: std::net::SocketAddr = uri.authority().unwrap().as_str().parse().unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let tls = connector
+            .connect(
+                rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+                tcp,
+            )
+            .await
+            .unwrap();
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        senders.push((sender, uri));
+    }
+    let mut took: Vec<Vec<Duration>> = targets.iter().map(|_| Vec::new()).collect();
+    for i in 0..n {
+        for k in 0..senders.len() {
+            let t = (i + k) % senders.len();
+            let (sender, uri) = &mut senders[t];
+            let req = http::Request::post(uri.clone())
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))
+                .unwrap();
+            let start = Instant::now();
+            let resp = sender.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{}", targets[t].0);
+            resp.into_body().collect().await.unwrap();
+            took[t].push(start.elapsed());
+        }
+    }
+    took.into_iter()
+        .map(|mut v| {
+            v.sort();
+            ms(percentile(&v, 0.5))
+        })
+        .collect()
 }
 
 /// The 1-minute load average, as /proc/loadavg says.
