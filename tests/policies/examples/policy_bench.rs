@@ -695,7 +695,7 @@ async fn main() {
         w50 - base50
     );
     println!(
-        "  our handler (mean of kpo_webhook_admission_duration_seconds, body read to answer) {:.3}",
+        "  our handler (mean of kpo_webhook_admission_duration_seconds: from the request's headers, waiting for its body, to the answer) {:.3}",
         mean_ms(handler)
     );
     println!(
