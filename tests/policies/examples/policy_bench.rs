@@ -17,7 +17,8 @@
 //!   without a patch (the apiserver's cost of calling any mutating webhook);
 //! * `webhook-nochange`: a webhook answering a JSON patch that leaves the pod as it is (re-adds the
 //!   `kubernetes_pod_operator: "True"` label): the apiserver applies it (object to JSON, patch, JSON
-//!   to object, defaulting), but the object does not change;
+//!   to object, defaulting); the pod stays as it was, yet the apiserver counts it as changed and runs
+//!   its mutating admission chain a second time, as for any patch (the `re-runs` column);
 //! * `webhook-plain`: our stamp, answered by a bare handler (the body read by axum, no bounds,
 //!   timeouts or metrics): what our server's own request handling costs;
 //! * `webhook-noaudit`: the same without `auditAnnotations` (what they cost);
@@ -27,9 +28,14 @@
 //! (KPO's shape: two containers, a volume) run one at a time, interleaved across the cases, rotating
 //! which goes first. Prints p50 and p99 per case and what each adds to `none`, the decomposition of
 //! the webhook's added p50, then (unless `--breakdown 0`) a second phase: per case, `--breakdown` creates
-//! in a row between two scrapes of the apiserver's `/metrics`, and what the apiserver says it spent.
+//! in a row between two scrapes of the apiserver's `/metrics`, and what the apiserver says it spent;
+//! and (unless `--direct 0`) round trips straight to our servers, without the apiserver.
 //!
 //! `cargo run --release -p policies --example policy_bench -- --pods 300`
+//!
+//! It uses the control plane of the env file (`KPO_TEST_ENV_FILE`, default
+//! `/tmp/kpo-sweeper-env/env.sh`); a copy of that file whose `KUBECONFIG=` names `REMOTE_KUBECONFIG` runs
+//! it on the env's second control plane (same apiserver build), e.g. while the first is busy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -674,41 +680,42 @@ async fn main() {
     let handler_text = webhook_metrics(&hook.state).await;
     let handler = histo(&handler_text, "kpo_webhook_admission_duration_seconds", &[]);
     println!("-- the webhook's added p50, taken apart (ms) --");
-    println!(
-        "  calling a webhook that answers allowed, no patch (webhook-noop - none)         {:>+6.2}",
-        p("webhook-noop") - base50
-    );
-    println!(
-        "  applying a patch that changes nothing (webhook-nochange - webhook-noop)        {:>+6.2}",
-        p("webhook-nochange") - p("webhook-noop")
-    );
-    println!(
-        "  the pod changing: admission chain re-run, bigger pod (webhook - nochange)      {:>+6.2}",
-        p("webhook") - p("webhook-nochange")
-    );
-    println!(
-        "    of which a bigger pod alone (prestamped - none)                              {:>+6.2}",
-        p("prestamped") - base50
-    );
-    println!(
-        "  = webhook - none                                                               {:>+6.2}",
-        w50 - base50
-    );
+    for (label, ms) in [
+        (
+            "calling a webhook that answers allowed, no patch (webhook-noop - none)",
+            p("webhook-noop") - base50,
+        ),
+        (
+            "a patch, even one changing nothing, and the chain run twice (nochange - noop)",
+            p("webhook-nochange") - p("webhook-noop"),
+        ),
+        (
+            "our stamp instead of that patch: a bigger pod (webhook - webhook-nochange)",
+            p("webhook") - p("webhook-nochange"),
+        ),
+        (
+            "  compare: a bigger pod, no admission at all (prestamped - none)",
+            p("prestamped") - base50,
+        ),
+        ("= webhook - none", w50 - base50),
+        (
+            "our server's body bounds, timeouts, metrics (webhook - webhook-plain)",
+            w50 - p("webhook-plain"),
+        ),
+        (
+            "audit annotations (webhook-plain - webhook-noaudit)",
+            p("webhook-plain") - p("webhook-noaudit"),
+        ),
+        (
+            "HTTP/1.1 instead of HTTP/2 (webhook-http1 - webhook)",
+            p("webhook-http1") - w50,
+        ),
+    ] {
+        println!("  {label:<78} {ms:>+6.2}");
+    }
     println!(
         "  our handler (mean of kpo_webhook_admission_duration_seconds: from the request's headers, waiting for its body, to the answer) {:.3}",
         mean_ms(handler)
-    );
-    println!(
-        "  our server's body bounds, timeouts, metrics (webhook - webhook-plain)          {:>+6.2}",
-        w50 - p("webhook-plain")
-    );
-    println!(
-        "  audit annotations (webhook-plain - webhook-noaudit)                            {:>+6.2}",
-        p("webhook-plain") - p("webhook-noaudit")
-    );
-    println!(
-        "  HTTP/1.1 instead of HTTP/2 (webhook-http1 - webhook)                           {:>+6.2}",
-        p("webhook-http1") - w50
     );
     println!(
         "-- per webhook, over the interleaved creates (mean ms): the apiserver's call (apiserver_admission_webhook_admission_duration_seconds: review built, HTTP call, patch applied) / our handler --"
@@ -860,7 +867,7 @@ async fn main() {
              HTTP: request - excl.hook (the review sent, answered, the answer decoded) and other: the rest (the review \
              built and encoded; with a patch, the pod encoded to JSON, patched, decoded, compared, defaulted); handler: ours, body read to answer; admit, validate: the admission steps' mean per admission; admit-hook: the \
              mutating step without the hook call; re-runs: extra passes of the mutating admission chain per pod \
-             create (1: the apiserver ran every mutating admission plugin again because the object changed); calls: \
+             create (1: the apiserver ran every mutating admission plugin again after a patch, even one that changed nothing); calls: \
              POST pods the apiserver counted, more than the creates when someone else created pods meanwhile; admit, \
              validate and re-runs count every CREATE in the cluster)"
         );
