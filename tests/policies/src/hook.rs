@@ -85,6 +85,15 @@ impl RunningWebhook {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+
+    /// The serving certificate and key (signed by [`RunningWebhook::ca_pem`]), for another server on
+    /// the same TLS stack and trust (the benchmark's variants).
+    pub fn cert_files(&self) -> CertFiles {
+        CertFiles {
+            cert: self._dir.path().join("tls.crt"),
+            key: self._dir.path().join("tls.key"),
+        }
+    }
 }
 
 /// A TCP listener that accepts and drops every connection: a webhook that is down, so the apiserver
@@ -103,6 +112,19 @@ pub async fn dead_webhook() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 /// Registers `manifests/base/mutatingwebhookconfiguration.yaml` for `https://<addr>/mutate` trusting
 /// `ca_pem`, renamed and scoped to namespace `ns` (its own selectors kept). Returns its name.
 pub async fn register(client: &Client, ns: &str, addr: SocketAddr, ca_pem: &str) -> String {
+    register_url(client, ns, &format!("https://{addr}/mutate"), ca_pem, None).await
+}
+
+/// Like [`register`], for any server trusting `ca_pem`: the webhook calls `url`, and when `hook_name`
+/// is given, the configuration's webhook is renamed to it (the apiserver's per-webhook metrics and
+/// audit annotations are keyed by that name). Returns the configuration's name.
+pub async fn register_url(
+    client: &Client,
+    ns: &str,
+    url: &str,
+    ca_pem: &str,
+    hook_name: Option<&str>,
+) -> String {
     let path = testsupport::admission::repo_root()
         .join("manifests/base/mutatingwebhookconfiguration.yaml");
     let objs = testsupport::admission::manifest_objects(&path);
@@ -115,8 +137,11 @@ pub async fn register(client: &Client, ns: &str, addr: SocketAddr, ca_pem: &str)
         ..ObjectMeta::default()
     };
     for h in mwc.webhooks.iter_mut().flatten() {
+        if let Some(hook_name) = hook_name {
+            hook_name.clone_into(&mut h.name);
+        }
         h.client_config.service = None;
-        h.client_config.url = Some(format!("https://{addr}/mutate"));
+        h.client_config.url = Some(url.to_owned());
         h.client_config.ca_bundle = Some(ByteString(ca_pem.as_bytes().to_vec()));
         h.namespace_selector
             .get_or_insert_with(Default::default)
