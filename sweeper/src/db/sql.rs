@@ -179,20 +179,37 @@ impl RowsQuery {
                 _ => "?".to_owned(),
             }
         }
-        let mut terms = Vec::new();
+        // The tasks of one DAG that ask for the same run_ids (or for all their rows) share one
+        // term, `task_id IN (…)`: every task with every run is exactly the rows their own terms
+        // ORed would give, and the planner meets one index condition instead of hundreds of OR'd
+        // ones (PostgreSQL took 1.1 s to plan 1,500 of them: 1,500 zombies of one DAG run).
+        let mut groups: Vec<(&str, Option<&BTreeSet<String>>, Vec<&str>)> = Vec::new();
+        let mut group_of: HashMap<(&str, Option<&BTreeSet<String>>), usize> = HashMap::new();
         for ((dag, task), runs) in &self.tasks {
+            let i = *group_of.entry((dag, runs.as_ref())).or_insert_with(|| {
+                groups.push((dag, runs.as_ref(), Vec::new()));
+                groups.len() - 1
+            });
+            groups[i].2.push(task);
+        }
+        let mut terms = Vec::new();
+        for (dag, runs, tasks) in groups {
             let d = mark(dialect, dag, &mut binds);
-            let t = mark(dialect, task, &mut binds);
+            let t: Vec<String> = tasks.iter().map(|t| mark(dialect, t, &mut binds)).collect();
+            let task = match &t[..] {
+                [one] => format!("task_id = {one}"),
+                many => format!("task_id IN ({})", many.join(", ")),
+            };
             match runs {
                 Some(runs) => {
                     let marks: Vec<String> =
                         runs.iter().map(|r| mark(dialect, r, &mut binds)).collect();
                     terms.push(format!(
-                        "(dag_id = {d} AND task_id = {t} AND run_id IN ({}))",
+                        "(dag_id = {d} AND {task} AND run_id IN ({}))",
                         marks.join(", ")
                     ));
                 }
-                None => terms.push(format!("(dag_id = {d} AND task_id = {t})")),
+                None => terms.push(format!("(dag_id = {d} AND {task})")),
             }
         }
         for dag in &self.dags {
@@ -353,6 +370,51 @@ mod tests {
         let found = [(("d".to_owned(), user_run), vec!["my run".to_owned()])].into();
         let q = RowsQuery::new(&[key("d", "u", "my run")].into(), &HashMap::new(), &found);
         assert_eq!(q.tasks[&("d".into(), "u".into())], runs(&["my run"]));
+    }
+
+    #[test]
+    fn tasks_of_one_dag_asking_for_the_same_runs_share_one_term() {
+        let key = |d: &str, t: &str, r: &str| TiKey::from_db(d, t, r, -1);
+        let run = "scheduled__2024-01-01T00:00:00+00:00";
+        let label = tikey::make_safe_label_value(run);
+        // 500 zombies of one DAG run, one of another run, one of another DAG, and a task read
+        // whole twice.
+        let mut keys: HashSet<TiKey> = (0..500)
+            .map(|i| key("d", &format!("t{i:03}"), run))
+            .collect();
+        keys.insert(key("d", "t000", "manual_run"));
+        keys.insert(key("e", "t000", run));
+        keys.insert(key("d", "u1", "my run"));
+        keys.insert(key("d", "u2", "my run"));
+        let q = RowsQuery::new(&keys, &HashMap::new(), &HashMap::new());
+        let (pg, binds) = q.sql(Dialect::Postgres, "task_instance");
+        let terms: Vec<&str> = pg.split(" WHERE ").nth(1).unwrap().split(" OR ").collect();
+        // t000 asks for both runs (its own set), t001..t499 for the one run, u1 and u2 for all
+        // their rows, e's task alone.
+        assert_eq!(terms.len(), 4, "{pg}");
+        let many = terms
+            .iter()
+            .find(|t| t.matches('$').count() > 400)
+            .expect("one term for the 499 tasks");
+        assert!(
+            many.starts_with("(dag_id = $6 AND task_id IN ($7, $8, "),
+            "{many}"
+        );
+        assert!(many.ends_with("AND run_id IN ($506, $507))"), "{many}");
+        assert_eq!(binds[505..507], [label.as_str(), run]);
+        assert!(
+            terms.contains(&"(dag_id = $508 AND task_id IN ($509, $510))"),
+            "{pg}"
+        );
+        assert!(
+            terms
+                .iter()
+                .any(|t| t.starts_with("(dag_id = $") && t.contains("AND task_id = $")),
+            "{pg}"
+        );
+        assert_eq!(pg.matches('$').count(), binds.len());
+        let (my, my_binds) = q.sql(Dialect::MariaDb, "task_instance");
+        assert_eq!(my.matches('?').count(), my_binds.len());
     }
 
     #[test]
