@@ -183,8 +183,9 @@ impl RowsQuery {
         // term, `task_id IN (…)`: every task with every run is exactly the rows their own terms
         // ORed would give, and the planner meets one index condition instead of hundreds of OR'd
         // ones (PostgreSQL took 1.1 s to plan 1,500 of them: 1,500 zombies of one DAG run).
-        let mut groups: Vec<(&str, Option<&BTreeSet<String>>, Vec<&str>)> = Vec::new();
-        let mut group_of: HashMap<(&str, Option<&BTreeSet<String>>), usize> = HashMap::new();
+        type Runs<'q> = Option<&'q BTreeSet<String>>;
+        let mut groups: Vec<(&str, Runs<'_>, Vec<&str>)> = Vec::new();
+        let mut group_of: HashMap<(&str, Runs<'_>), usize> = HashMap::new();
         for ((dag, task), runs) in &self.tasks {
             let i = *group_of.entry((dag, runs.as_ref())).or_insert_with(|| {
                 groups.push((dag, runs.as_ref(), Vec::new()));
