@@ -500,11 +500,15 @@ pub fn active_for<'m, K: Key>(active: &'m ActiveMap<K>, key: &TiKey) -> Option<&
     if key.map_index == -1 {
         return None;
     }
-    let unmapped = TiKey {
+    active.get(&unmapped(key))
+}
+
+/// The same dag/task/run unmapped (`map_index` -1): what a mapped key falls back to.
+pub fn unmapped(key: &TiKey) -> TiKey {
+    TiKey {
         map_index: -1,
         ..key.clone()
-    };
-    active.get(&unmapped)
+    }
 }
 
 /// The terminal rows a pod is judged against when its TI is not active (rows 9–10): its key's,
@@ -516,10 +520,7 @@ pub fn ended_for<'m, K: Key>(ended: &'m EndedMap<K>, key: &TiKey) -> Option<&'m 
     if key.map_index == -1 {
         return None;
     }
-    ended.get(&TiKey {
-        map_index: -1,
-        ..key.clone()
-    })
+    ended.get(&unmapped(key))
 }
 
 /// docs/design.md §5 (version 4), first match wins. `now` is Unix seconds. A pod is a zombie only on

@@ -456,7 +456,7 @@ pub async fn plan_on(args: Args, clusters: Vec<Cluster>) -> Result<Plan> {
         .iter()
         .filter_map(|p| p.key())
         .filter(|(k, _)| k.map_index != -1)
-        .map(|(k, _)| unmapped_key(k))
+        .map(|(k, _)| decide::unmapped(k))
         .collect();
     let wanted: HashSet<&tikey::TiKey> = pods
         .iter()
@@ -560,16 +560,8 @@ fn reread_keys(pod: &PodMeta, into: &mut HashSet<tikey::TiKey>) {
     if let Some((k, _)) = pod.key() {
         into.insert(k.clone());
         if k.map_index != -1 {
-            into.insert(unmapped_key(k));
+            into.insert(decide::unmapped(k));
         }
-    }
-}
-
-/// The same dag/task/run unmapped (`decide::active_for` falls back to it for a mapped key).
-fn unmapped_key(k: &tikey::TiKey) -> tikey::TiKey {
-    tikey::TiKey {
-        map_index: -1,
-        ..k.clone()
     }
 }
 
