@@ -136,6 +136,8 @@ struct Case {
     /// The webhook's name in the apiserver's metrics, when one is called.
     hook: Option<String>,
     took: Vec<Duration>,
+    /// Deletes the case's pods (grace 0) however the bench ends, a panic included.
+    _cleanup: testsupport::DeletePodsOnDrop,
 }
 
 /// Handler time of the variants' server, per route (sum in ns, count).
@@ -526,6 +528,7 @@ async fn main() {
             name,
             how,
             api: Api::namespaced(admin.clone(), &ns),
+            _cleanup: testsupport::DeletePodsOnDrop::new(&ns),
             ns,
             stamped,
             hook: hook_name,
